@@ -13,6 +13,12 @@ other distributions of the project. They are looked up lazily, so importing
 """
 
 import importlib
+import pkgutil
+
+
+# sub-packages (`metatensor.operations`, ...) are installed by other distributions,
+# possibly in other folders of `sys.path` (e.g. editable installs)
+__path__ = pkgutil.extend_path(__path__, __name__)
 
 from . import io
 from ._block import TensorBlock

@@ -167,8 +167,9 @@ def dtype_name(array_or_dtype: Any) -> str:
     """Short dtype name used in error messages (``f64``, ``i32``, ``bool``,
     ``complex128``, ``bfloat16``, ...). Accepts an array or a dtype."""
     dt = array_or_dtype.dtype if is_array(array_or_dtype) else array_or_dtype
-    if is_torch_dtype(dt):
-        name = str(dt).replace("torch.", "")
+    if is_torch_dtype(dt) or not isinstance(dt, (np.dtype, type)):
+        # torch dtypes and array API dtypes like `array_api_strict.float64`
+        name = str(dt).split(".")[-1]
         mapping = {
             "float16": "f16",
             "float32": "f32",
