@@ -554,6 +554,14 @@ def test_extension(tmp_path, monkeypatch):
         metatensor.save(pathlib.Path("data.npz"), tensor)
     assert os.path.exists("data.npz.mts")
 
+    # the warning points to the user code
+    with pytest.warns(UserWarning, match="saved at 'other.mts'") as record:
+        tensor.save("other")
+    assert record[0].filename == __file__
+    with pytest.warns(UserWarning, match="saved at 'other.mts'") as record:
+        metatensor.io.save("other", tensor)
+    assert record[0].filename == __file__
+
     with pytest.warns(UserWarning, match="saved at 'labels.mts'"):
         metatensor.save("labels", tensor.keys)
     assert_labels_equal(metatensor.load_labels("labels.mts"), tensor.keys)

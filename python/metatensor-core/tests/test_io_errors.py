@@ -153,6 +153,11 @@ def test_saved_file_permissions(tmp_path):
     if os.name == "posix":
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
+        # permissions of an existing file are kept
+        os.chmod(path, 0o600)
+        metatensor.save(path, make_tensor())
+        assert path.stat().st_mode & 0o777 == 0o600
+
 
 # ============================================================================ #
 # loading errors
@@ -419,12 +424,21 @@ def test_mmap(tmp_path):
     base = values
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base
-    assert isinstance(base, (mmap.mmap, memoryview))
+    if isinstance(base, memoryview):
+        base = base.obj
+    assert isinstance(base, mmap.mmap)
     assert values.flags.writeable
     values[:] = 42.0
     assert np.all(loaded.block_by_id(0).values == 42.0)
     del values, base, loaded
     assert path.read_bytes() == content
+
+    # saving replaces the file, data mapped from the old file is still valid
+    loaded = metatensor.load(path, mmap=True)
+    metatensor.save(path, make_tensor(dtype=np.float32))
+    assert_tensor_equal(loaded, tensor)
+    del loaded
+    metatensor.save(path, tensor)
 
     block = tensor.block_by_id(0)
     metatensor.save(tmp_path / "block.mts", block)

@@ -187,3 +187,18 @@ def test_real_files_components_to_properties(data_dir):
         _check_components_moved(tensor.block_by_id(i), result.block_by_id(i))
     # all blocks now have the same (no) components
     result.keys_to_properties(["o3_lambda", "neighbor_type"])
+
+
+def test_zero_properties_and_samples():
+    block = TensorBlock(
+        np.zeros((0, 2, 0)),
+        Labels(["s"], np.zeros((0, 1), dtype=np.int32)),
+        [_labels(["c"], [[0], [1]])],
+        Labels(["p"], np.zeros((0, 1), dtype=np.int32)),
+    )
+    tensor = TensorMap(_labels(["k"], [[0]]), [block])
+    result = tensor.components_to_properties("c").block()
+    assert result.values.shape == (0, 0)
+    assert result.properties.names == ["c", "p"]
+    assert len(result.properties) == 0
+    assert result.samples == block.samples

@@ -690,30 +690,18 @@ def test_components_to_properties_simple():
 
 
 def _to_torch(tensor, torch, requires_grad=False):
+    tensor = tensor.to(arrays="torch")
+    if not requires_grad:
+        return tensor
     blocks = []
     for i in range(len(tensor)):
         block = tensor.block_by_id(i)
-
-        def convert(b):
-            values = torch.tensor(np.asarray(b.values), requires_grad=requires_grad)
-            return TensorBlock(
-                values,
-                Labels(b.samples.names, torch.tensor(np.asarray(b.samples.values))),
-                [
-                    Labels(c.names, torch.tensor(np.asarray(c.values)))
-                    for c in b.components
-                ],
-                Labels(
-                    b.properties.names, torch.tensor(np.asarray(b.properties.values))
-                ),
-            )
-
-        new = convert(block)
+        values = block.values.clone().requires_grad_(True)
+        new = TensorBlock(values, block.samples, block.components, block.properties)
         for parameter in block.gradients_list():
-            new.add_gradient(parameter, convert(block.gradient(parameter)))
+            new.add_gradient(parameter, block.gradient(parameter).copy())
         blocks.append(new)
-    keys = Labels(tensor.keys.names, torch.tensor(np.asarray(tensor.keys.values)))
-    return TensorMap(keys, blocks)
+    return TensorMap(tensor.keys, blocks)
 
 
 def _check_torch_labels(tensor, torch):

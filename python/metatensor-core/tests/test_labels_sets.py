@@ -485,3 +485,33 @@ def test_duplicate_helpers():
     assert first_duplicate(keys, key_range=10) == 1
     assert first_duplicate(np.array([1, 2, 2]), key_range=3) == 1
     assert first_duplicate(np.array([3, 1, 2]), key_range=4) is None
+
+
+def test_row_index_strategies():
+    rng = np.random.default_rng(7)
+    cases = [
+        # (values, attribute which must be set)
+        (np.indices((10, 10)).reshape(2, -1).T, "_table"),
+        (_unique_random(rng, 300, 2, 0, 10**6), "_dict"),
+        (_unique_random(rng, 6000, 2, 0, 10**6), "_sorted"),
+        (_unique_random(rng, 300, 3, -(2**31), 2**31 - 1), "_bytes_dict"),
+    ]
+    for values, attribute in cases:
+        values = values.astype(np.int32)
+        index = RowIndex(values)
+        assert getattr(index, attribute) is not None
+
+        for i in range(0, len(values), 7):
+            assert index.position(values[i].tolist()) == i
+
+        missing = values.copy()
+        missing[:, 0] += 1
+        expected = lookup_rows(values, missing)
+        np.testing.assert_equal(index.lookup(missing), expected)
+        np.testing.assert_equal(index.lookup(values), np.arange(len(values)))
+
+        labels = Labels(["a", "b", "c"][: values.shape[1]], values)
+        for i in range(0, len(values), 13):
+            assert labels.position(values[i]) == i
+            position = labels.position(missing[i])
+            assert (-1 if position is None else position) == expected[i]

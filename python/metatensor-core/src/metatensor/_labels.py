@@ -456,6 +456,9 @@ class Labels:
         if isinstance(values, np.ndarray):
             values.setflags(write=False)
             return Labels._new(self._names, values, index=self._index)
+        if values.device.type == "meta":
+            # no data on this device, do not keep the caches
+            return Labels._new(self._names, values)
         return Labels._new(self._names, values, self._numpy, self._index)
 
     def _on_device(self, device) -> bool:

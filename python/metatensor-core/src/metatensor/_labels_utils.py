@@ -29,6 +29,12 @@ _INT32_MAX = 2**31 - 1
 # faster than ``searchsorted`` and cheap to build
 _DICT_INDEX_MAX_ROWS = 4096
 
+# build a direct-address table (or count keys instead of sorting them) when the
+# range of keys is at most this many times the number of rows (or below
+# _TABLE_MIN)
+_TABLE_RATIO = 4
+_TABLE_MIN = 1024
+
 
 class PackSpec(NamedTuple):
     """How to pack the rows of an array into int64 keys: column ``j`` contributes
@@ -485,12 +491,6 @@ class RowIndex:
             return _search_keys(self._sorted, keys, valid)
 
         return lookup_rows(self._values, rows)
-
-
-# build a direct-address table when the range of keys is at most this many times
-# the number of rows (or below _TABLE_MIN)
-_TABLE_RATIO = 4
-_TABLE_MIN = 1 << 16
 
 
 def _key_range(spec: PackSpec) -> int:

@@ -77,7 +77,8 @@ def _moved_properties(components: list, properties: Labels, dimensions: List[str
         n_old = len(new_values)
         merged = np.empty((len(component) * n_old, new_values.shape[1] + 1), np.int32)
         merged[:, 0] = np.repeat(component[:, 0], n_old)
-        merged[:, 1:] = np.tile(new_values, (len(component), 1))
+        width = new_values.shape[1]
+        merged[:, 1:].reshape(len(component), n_old, width)[:] = new_values
         new_values = merged
         property_names.insert(0, name)
         moved.append(index)
@@ -113,13 +114,16 @@ def _move_data(values: Any, moved: List[int], n_components: int) -> Any:
 
     Always returns a new array, never a view of ``values``.
     """
-    shape = _array.shape(values)
+    shape = tuple(values.shape)
     first_component = len(shape) - 1 - n_components
     axes = [first_component + index for index in moved]
     kept = [a for a in range(len(shape) - 1) if a not in axes]
     # a real move of the axes, keeping the order of the other ones
     permutation = kept + axes[::-1] + [len(shape) - 1]
-    values = _contiguous_copy(_permute(values, permutation))
+    if permutation == list(range(len(shape))):
+        values = _array.copy(values)
+    else:
+        values = _contiguous_copy(_permute(values, permutation))
 
     size = shape[-1]
     for axis in axes:

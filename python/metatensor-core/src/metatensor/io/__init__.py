@@ -161,7 +161,9 @@ def load(file: PathOrFile, use_numpy: bool = False, mmap: bool = False):
         files with uncompressed members, otherwise the data is read). The arrays
         are mapped copy-on-write: they are writable, and modifications are never
         written back to the file. Checksums are not verified in this mode, and the
-        arrays might not be aligned in memory.
+        arrays might not be aligned in memory. The file must not be modified in
+        place while the data is in use (:py:func:`save` is safe: it replaces the
+        file instead of overwriting it).
     """
     if use_numpy:
         return _load.load_numpy(_numpy_file(file), "tensor")

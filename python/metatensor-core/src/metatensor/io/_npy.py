@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from .._errors import MetatensorError, serialization_error
+from .._errors import serialization_error
 
 
 MAGIC = b"\x93NUMPY"
@@ -389,10 +389,7 @@ def labels_fields(descr: Descr, shape: Tuple[int, ...], fortran_order: bool):
     if isinstance(descr, str) or len(shape) != 1:
         raise serialization_error("invalid dtype for labels")
 
-    if fortran_order:
-        # 1-D arrays are the same in both orders
-        pass
-
+    # fortran_order is ignored: 1-D arrays are the same in both orders
     types = {t for _, t in descr}
     if not descr:
         dtype = np.dtype("<i4")
@@ -404,17 +401,3 @@ def labels_fields(descr: Descr, shape: Tuple[int, ...], fortran_order: bool):
         raise serialization_error("invalid dtype for labels")
 
     return [name for name, _ in descr], dtype, shape[0]
-
-
-__all__ = [
-    "MAGIC",
-    "MetatensorError",
-    "data_descr",
-    "data_dtype",
-    "data_header",
-    "header_size",
-    "labels_fields",
-    "labels_header",
-    "parse_header",
-    "parse_header_text",
-]

@@ -6,6 +6,7 @@ import json
 import os
 import pathlib
 import secrets
+import sys
 import warnings
 import zipfile
 from typing import Any, BinaryIO, Deque, Iterator, List, Tuple, Union
@@ -427,6 +428,12 @@ def write_file_atomically(path: str, write) -> None:
 
     try:
         with open(fd, "w+b", buffering=1024 * 1024) as file:
+            if hasattr(os, "fchmod"):
+                # keep the permissions of the file we are replacing
+                try:
+                    os.fchmod(fd, os.stat(path).st_mode & 0o7777)
+                except FileNotFoundError:
+                    pass
             write(file)
             file.flush()
             os.fsync(file.fileno())
@@ -441,6 +448,19 @@ def write_file_atomically(path: str, write) -> None:
         raise
 
 
+def _user_stacklevel() -> int:
+    """``stacklevel`` for a warning emitted by the caller of this function,
+    pointing to the first frame outside of metatensor."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(
+        "metatensor."
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def save_path(path: Union[str, pathlib.Path], data, kind: str, use_numpy: bool):
     """Save to a path (str or Path), with the ``.mts`` extension rule."""
     if kind == "labels":
@@ -453,14 +473,14 @@ def save_path(path: Union[str, pathlib.Path], data, kind: str, use_numpy: bool):
                 warnings.warn(
                     f"adding '.mts' extension, the file will be saved at '{path.name}'",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=_user_stacklevel(),
                 )
         elif not path.endswith(".mts"):
             path = path + ".mts"
             warnings.warn(
                 f"adding '.mts' extension, the file will be saved at '{path}'",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=_user_stacklevel(),
             )
 
     path = os.fspath(path)

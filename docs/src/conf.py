@@ -1,0 +1,34 @@
+"""Sphinx configuration for the metatensor documentation.
+
+The API reference is generated with autodoc from the installed ``metatensor``
+package (``nox -s docs`` installs it from this checkout).
+"""
+
+import metatensor
+
+
+project = "metatensor"
+author = "metatensor developers"
+copyright = "metatensor developers"
+version = metatensor.__version__
+release = metatensor.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".rst": "restructuredtext"}
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+
+# Python API documentation
+autoclass_content = "class"
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+add_module_names = False
+
+html_theme = "furo"
+html_title = f"metatensor {release}"
+pygments_style = "sphinx"
+pygments_dark_style = "monokai"
