@@ -4,4 +4,5 @@ import sys
 
 import metatensor_learn
 
+
 sys.modules[__name__] = metatensor_learn

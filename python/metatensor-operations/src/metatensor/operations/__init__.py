@@ -4,4 +4,5 @@ import sys
 
 import metatensor_operations
 
+
 sys.modules[__name__] = metatensor_operations
