@@ -16,6 +16,8 @@ nox.options.sessions = [
     "lint",
     "tests-core",
     "tests-core-torch",
+    "tests-operations-numpy",
+    "tests-operations-torch",
     "docs",
     "interop",
 ]
@@ -57,6 +59,13 @@ for name in sys.argv[2:]:
 """
 
 
+NO_TORCH_CHECK = (
+    "import importlib.util, sys; "
+    "sys.exit('torch must not be installed here') "
+    "if importlib.util.find_spec('torch') else None"
+)
+
+
 def install_ours(session: nox.Session, *names: str) -> None:
     """Install some of our distributions from this checkout, without letting pip
     look for them (or their dependencies among ours) on the package index, then
@@ -89,13 +98,7 @@ def tests_core(session: nox.Session) -> None:
     install_build_deps(session)
     session.install(NUMPY, *TEST_DEPS)
     install_ours(session, "metatensor-core")
-    session.run(
-        "python",
-        "-c",
-        "import importlib.util, sys; "
-        "sys.exit('torch must not be installed here') "
-        "if importlib.util.find_spec('torch') else None",
-    )
+    session.run("python", "-c", NO_TORCH_CHECK)
     session.run(*pytest_args(session, "python/metatensor-core/tests", "tests/core"))
 
 
@@ -111,12 +114,40 @@ def tests_core_torch(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="tests-operations-numpy")
+def tests_operations_numpy(session: nox.Session) -> None:
+    """metatensor-operations tests on numpy data (torch must not be installed)."""
+    install_build_deps(session)
+    session.install(NUMPY, *TEST_DEPS)
+    install_ours(session, "metatensor-core", "metatensor-operations")
+    session.run("python", "-c", NO_TORCH_CHECK)
+    session.run(*pytest_args(session, "python/metatensor-operations/tests"))
+    # the examples of the documentation and the tutorial script
+    docs_pages = sorted(
+        str(p) for p in (ROOT / "docs" / "src" / "operations").glob("*.rst")
+    )
+    session.run("python", "-m", "doctest", *docs_pages)
+    session.run("python", "examples/linear_model.py")
+
+
+@nox.session(name="tests-operations-torch")
+def tests_operations_torch(session: nox.Session) -> None:
+    """metatensor-operations tests on torch data."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, *TEST_DEPS)
+    install_ours(session, "metatensor-core", "metatensor-operations")
+    session.run(
+        *pytest_args(session, "python/metatensor-operations/tests"),
+        env={"METATENSOR_TESTS_REQUIRE_TORCH": "1"},
+    )
+
+
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation with sphinx, warnings are errors."""
     install_build_deps(session)
     session.install(NUMPY, "-r", "docs/requirements.txt")
-    install_ours(session, "metatensor-core")
+    install_ours(session, "metatensor-core", "metatensor-operations")
     session.run(
         "sphinx-build",
         "-W",
@@ -136,3 +167,71 @@ def demo(session: nox.Session) -> None:
     install_ours(session, "metatensor-core")
     output = os.environ.get("METATENSOR_DEMO_OUTPUT", str(ROOT / "examples" / "output"))
     session.run("python", "examples/exchange_format.py", "--output", output)
+
+
+# the reference implementation, for the interop check and the benchmarks. It lives in
+# its own virtual environment (never next to our packages, never a dependency).
+REFERENCE = "metatensor-core==0.2.6"
+
+CHECK_REFERENCE = """
+import importlib.metadata, sys
+import metatensor, numpy
+version = importlib.metadata.version("metatensor-core")
+sys.exit(None if version == sys.argv[1] else f"found metatensor-core {version}")
+"""
+
+
+def reference_python(session: nox.Session) -> str:
+    """Python of a virtual environment with the reference metatensor-core (from the
+    package index) and numpy, kept in nox's cache folder between runs."""
+    import subprocess
+
+    version = REFERENCE.split("==")[1]
+    venv = pathlib.Path(session.cache_dir).resolve() / f"reference-core-{version}"
+    bin_dir = "Scripts" if os.name == "nt" else "bin"
+    python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
+    if python.exists():
+        check = subprocess.run([str(python), "-c", CHECK_REFERENCE, version])
+        if check.returncode == 0:
+            session.log(f"reusing the reference environment in {venv}")
+            return str(python)
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    session.run(str(python), "-m", "pip", "install", REFERENCE, NUMPY, external=True)
+    session.run(str(python), "-c", CHECK_REFERENCE, version, external=True)
+    return str(python)
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Files written by ours load in the reference (metatensor-core 0.2.6) and the
+    other way around, with identical content and byte-identical re-saves."""
+    install_build_deps(session)
+    session.install(NUMPY)
+    install_ours(session, "metatensor-core")
+    reference = reference_python(session)
+    session.run(
+        "python",
+        "tests/interop/interop.py",
+        "run",
+        "--reference-python",
+        reference,
+        "--workdir",
+        session.create_tmp(),
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks of the core, side by side with the reference (metatensor-core
+    0.2.6). Extra arguments go to benchmarks/compare.py (e.g. ``-- --quick``)."""
+    install_build_deps(session)
+    session.install(NUMPY)
+    install_ours(session, "metatensor-core")
+    reference = reference_python(session)
+    session.run(
+        "python",
+        "benchmarks/compare.py",
+        "--reference-python",
+        reference,
+        *session.posargs,
+    )
