@@ -2,4 +2,5 @@
 
 from ._version import __version__
 
+
 __all__ = ["__version__"]

@@ -4,4 +4,5 @@ import sys
 
 import metatensor_torch
 
+
 sys.modules[__name__] = metatensor_torch
