@@ -87,7 +87,7 @@ def pytest_args(session: nox.Session, *paths: str) -> list:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Run ruff (lint and formatting checks)."""
-    session.install("ruff")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
