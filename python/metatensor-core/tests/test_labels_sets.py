@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 from metatensor import Labels, MetatensorError
 from metatensor._labels_utils import (
     RowIndex,
+    argsort_keys,
     find_duplicate_row,
     first_duplicate,
     hash_rows,
@@ -515,3 +516,113 @@ def test_row_index_strategies():
             assert labels.position(values[i]) == i
             position = labels.position(missing[i])
             assert (-1 if position is None else position) == expected[i]
+
+
+def test_position_with_built_index():
+    # the first call builds the index, the next ones use the fast path for
+    # tuples and lists, which must behave exactly like the general one
+    rng = np.random.default_rng(11)
+    for count, size in [(20, 1), (20, 2), (20, 3), (20, 4), (6000, 2), (6000, 3)]:
+        values = _unique_random(rng, count, size, -1000, 1000).astype(np.int32)
+        labels = Labels(["a", "b", "c", "d"][:size], values)
+        assert labels.position(values[0]) == 0
+        assert labels._index is not None
+        for i in range(0, count, 97):
+            row = values[i].tolist()
+            assert labels.position(row) == i
+            assert labels.position(tuple(row)) == i
+            assert labels.position([np.int64(v) for v in row]) == i
+            assert labels.position(tuple(np.int32(v) for v in row)) == i
+
+        # values outside of the range of the labels, in any column
+        for j in range(size):
+            for value in [-1001, 1000, 2**40, -(2**40)]:
+                row = values[0].tolist()
+                row[j] = value
+                assert labels.position(row) is None
+                assert labels.position(tuple(row)) is None
+
+        with pytest.raises(TypeError):
+            labels.position((1.5,) + (0,) * (size - 1))
+        with pytest.raises(TypeError):
+            # the error is raised even if an earlier value is out of range
+            labels.position((5000,) + (0,) * (size - 2) + ("x",))
+        with pytest.raises(MetatensorError, match="invalid parameter"):
+            labels.position((0,) * (size + 1))
+        with pytest.raises(MetatensorError, match="invalid parameter"):
+            labels.position([0] * (size + 1))
+
+
+def test_row_index_uneven_keys():
+    # most rows in a few buckets: the bulk search needs its binary search
+    # fallback, and single lookups search large buckets
+    rng = np.random.default_rng(12)
+    dense = np.stack([np.zeros(5000), rng.permutation(5000)], axis=1)
+    sparse = _unique_random(rng, 3000, 2, 0, 2**20)
+    values = np.concatenate([dense, sparse + [1, 0]]).astype(np.int32)
+    values = np.unique(values, axis=0)[rng.permutation(len(values))]
+
+    index = RowIndex(values)
+    assert index._sorted is not None
+    np.testing.assert_equal(index.lookup(values), np.arange(len(values)))
+    for i in range(0, len(values), 37):
+        assert index.position(values[i].tolist()) == i
+
+    missing = values.copy()
+    missing[:, 1] += 1
+    needles = np.concatenate([missing, values[::-1], [[0, -1], [2**20, 0]]])
+    needles = needles.astype(np.int32)
+    expected = lookup_rows(values, needles)
+    np.testing.assert_equal(index.lookup(needles), expected)
+    for i in range(0, len(needles), 41):
+        position = index.position(needles[i].tolist())
+        assert (-1 if position is None else position) == expected[i]
+
+
+def test_argsort_keys():
+    rng = np.random.default_rng(13)
+    for count in [0, 1, 10, 300, 5000]:
+        for bits in [1, 16, 17, 30, 48, 49, 62]:
+            keys = rng.integers(0, 2**bits, count, dtype=np.int64)
+            expected = np.argsort(keys, kind="stable")
+            np.testing.assert_equal(argsort_keys(keys), expected)
+            np.testing.assert_equal(argsort_keys(keys, 2**bits), expected)
+
+
+def test_set_operations_with_cached_index():
+    rng = np.random.default_rng(14)
+    a_values = _unique_random(rng, 3000, 2, 0, 100)
+    b_values = _unique_random(rng, 2000, 2, 0, 100)
+    reference_a = Labels(["x", "y"], a_values)
+    reference_b = Labels(["x", "y"], b_values)
+    expected_intersection = reference_a.intersection(reference_b)
+    expected_difference = reference_a.difference(reference_b)
+    assert expected_intersection == reference_a.intersection_and_mapping(reference_b)[0]
+    assert expected_difference == reference_a.difference_and_mapping(reference_b)[0]
+    assert len(expected_difference) + len(expected_intersection) == len(a_values)
+
+    for cached in ["a", "b", "both"]:
+        a = Labels(["x", "y"], a_values)
+        b = Labels(["x", "y"], b_values)
+        if cached in ("a", "both"):
+            a.position([0, 0])
+        if cached in ("b", "both"):
+            b.position([0, 0])
+        assert a.intersection(b) == expected_intersection
+        assert a.difference(b) == expected_difference
+        assert b.intersection(a) == reference_b.intersection(reference_a)
+        assert b.difference(a) == reference_b.difference(reference_a)
+
+
+def test_labels_equality_sizes():
+    values = np.arange(20000, dtype=np.int32).reshape(-1, 2)
+    for count in [1, 100, 10000]:
+        a = Labels(["a", "b"], values[:count])
+        b = Labels(["a", "b"], values[:count].copy())
+        assert a == b
+        changed = values[:count].copy()
+        changed[-1, 1] = -1
+        assert a != Labels(["a", "b"], changed)
+        # non-contiguous values
+        strided = np.asfortranarray(values[:count])
+        assert a == Labels(["a", "b"], strided)

@@ -43,6 +43,9 @@ Array = Any
 # below this number of entries, the uniqueness check uses a python set
 _SMALL_LABELS = 64
 
+# below this number of values, Labels are compared through their bytes
+_SMALL_COMPARE = 4096
+
 
 class Labels:
     """A set of metadata used to describe the different axes of a
@@ -263,7 +266,13 @@ class Labels:
             return False
         if self._values.shape != other._values.shape:
             return False
-        return bool(np.array_equal(self._numpy_values(), other._numpy_values()))
+        values = self._numpy_values()
+        other_values = other._numpy_values()
+        if values.size <= _SMALL_COMPARE:
+            # much faster than numpy comparisons for small arrays (both arrays
+            # are int32 with the same shape)
+            return values.tobytes() == other_values.tobytes()
+        return bool(np.array_equal(values, other_values))
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -328,6 +337,16 @@ class Labels:
 
         :param entry: a :py:class:`LabelsEntry` or a sequence of integers
         """
+        index = self._index
+        if (
+            index is not None
+            and (type(entry) is tuple or type(entry) is list)
+            and len(entry) == index.size
+        ):
+            # fast path for the common case, with the same checks: the index
+            # converts the values with ``operator.index``
+            return index.position(entry)
+
         row = entry_to_row(entry)
         if len(row) != len(self._names):
             raise invalid_parameter(
@@ -488,6 +507,16 @@ class Labels:
     def _position_of_other(self, other: "Labels") -> np.ndarray:
         return self._row_index().lookup(other._numpy_values())
 
+    def _in_other(self, other: "Labels") -> np.ndarray:
+        """Boolean mask of the entries of ``self`` which are also in ``other``."""
+        if other._index is not None and self._index is None:
+            # use the index we already have
+            return other._position_of_other(self) >= 0
+        position = self._position_of_other(other)
+        mask = np.zeros(len(self), dtype=np.bool_)
+        mask[position[position >= 0]] = True
+        return mask
+
     def union(self, other: "Labels") -> "Labels":
         """Union of these Labels with ``other``: all entries of ``self``, then the
         entries of ``other`` not already in ``self``.
@@ -528,7 +557,12 @@ class Labels:
 
         :param other: Labels with the same names
         """
-        return self.intersection_and_mapping(other)[0]
+        self._check_same_names(other, "intersection")
+        if len(self) <= len(other):
+            values = self._numpy_values()[self._in_other(other)]
+        else:
+            values = other._numpy_values()[other._in_other(self)]
+        return self._with_numpy_values(self._names, values)
 
     def intersection_and_mapping(
         self, other: "Labels"
@@ -567,7 +601,9 @@ class Labels:
 
         :param other: Labels with the same names
         """
-        return self.difference_and_mapping(other)[0]
+        self._check_same_names(other, "difference")
+        values = self._numpy_values()[~self._in_other(other)]
+        return self._with_numpy_values(self._names, values)
 
     def difference_and_mapping(self, other: "Labels") -> Tuple["Labels", np.ndarray]:
         """Entries of these Labels which are not in ``other``, and the position of

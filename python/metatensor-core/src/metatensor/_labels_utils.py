@@ -17,7 +17,9 @@ Other modules may reuse these helpers:
 * :py:class:`RowIndex` is the lazily built index used by ``Labels``.
 """
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from bisect import bisect_left as _bisect_left
+from operator import index as _index
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,6 +36,15 @@ _DICT_INDEX_MAX_ROWS = 4096
 # _TABLE_MIN)
 _TABLE_RATIO = 4
 _TABLE_MIN = 1024
+
+# sort keys with a radix sort (see ``argsort_keys``) when there are at least
+# this many, and they fit in this many bits
+_RADIX_MIN_KEYS = 256
+_RADIX_MAX_BITS = 48
+
+# number of vectorized rounds of the bulk bucket search before falling back to a
+# binary search for the remaining keys
+_BUCKET_ROUNDS = 4
 
 
 class PackSpec(NamedTuple):
@@ -355,10 +366,42 @@ def lookup_rows(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     return _search_keys(_sort_keys(haystack_keys), needle_keys)
 
 
-def _sort_keys(keys: np.ndarray) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def argsort_keys(keys: np.ndarray, key_range: Optional[int] = None) -> np.ndarray:
+    """Stable ``argsort`` of non-negative int64 keys.
+
+    Keys which fit in 48 bits are sorted as 16-bit digits with ``np.lexsort``
+    (numpy sorts 16-bit integers with a radix sort), which is several times
+    faster than a comparison sort for large arrays.
+
+    :param keys: 1-D array of non-negative int64 keys
+    :param key_range: all keys are in ``[0, key_range)``, computed if not given
+    """
+    n = len(keys)
+    if n < _RADIX_MIN_KEYS:
+        return np.argsort(keys, kind="stable")
+    if key_range is None:
+        key_range = int(keys.max()) + 1
+    bits = (key_range - 1).bit_length()
+    if bits > _RADIX_MAX_BITS:
+        return np.argsort(keys, kind="stable")
+    if bits <= 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+
+    # least significant digit first for lexsort
+    digits = []
+    for shift in range(0, bits, 16):
+        digit = keys >> shift if shift != 0 else keys.copy()
+        digit &= 0xFFFF
+        digits.append(digit.astype(np.uint16))
+    return np.lexsort(digits)
+
+
+def _sort_keys(
+    keys: np.ndarray, key_range: Optional[int] = None
+) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     if len(keys) < 2 or bool(np.all(keys[1:] > keys[:-1])):
         return keys, None
-    order = np.argsort(keys)
+    order = argsort_keys(keys, key_range)
     return keys[order], order
 
 
@@ -392,10 +435,15 @@ class RowIndex:
 
     When the rows fit in 63 bits, they are packed into int64 keys (see
     :py:func:`pack_spec`). If the range of keys is small enough, a direct-address
-    table maps keys to positions; otherwise single lookups use a dict (small
-    arrays) or a sorted array and ``searchsorted``. When the rows do not fit in 63
-    bits, single lookups use a dict from the row bytes to the position, and bulk
-    lookups pack both arrays together.
+    table maps keys to positions. Otherwise the keys are sorted, and split in
+    buckets (on their high bits, about one key per bucket) with the start of each
+    bucket in the sorted keys: a lookup only searches its bucket. Small arrays
+    also get a dict from key to position for single lookups. When the rows do
+    not fit in 63 bits, single lookups use a dict from the row bytes to the
+    position, and bulk lookups pack both arrays together.
+
+    Single lookups (:py:meth:`position`) read the arrays through memoryviews,
+    which give python integers much faster than indexing numpy arrays.
 
     :param values: 2-D int32 CPU numpy array with unique rows
     """
@@ -404,26 +452,53 @@ class RowIndex:
         self._values = values
         self._count, self._size = values.shape
         self._spec = pack_spec(values) if self._count != 0 else None
+        # packs a single row into its key
+        self._pack: Optional[Callable[[Sequence[int]], int]] = None
+        self._key_range = 0
         self._table: Optional[np.ndarray] = None
+        self._table_view: Optional[memoryview] = None
         self._dict = None
         self._sorted: Optional[Tuple[np.ndarray, Optional[np.ndarray]]] = None
+        self._keys_view: Optional[memoryview] = None
+        self._order_view: Optional[memoryview] = None
+        self._bucket_shift = 0
+        self._bucket_starts: Optional[np.ndarray] = None
+        self._starts_view: Optional[memoryview] = None
         self._bytes_dict = None
 
         if self._count == 0:
             return
 
-        if self._spec is not None:
-            keys, _ = pack_with_spec(values, self._spec)
-            key_range = _key_range(self._spec)
+        spec = self._spec
+        if spec is not None:
+            self._pack = _row_packer(spec)
+            keys, _ = pack_with_spec(values, spec)
+            key_range = _key_range(spec)
+            self._key_range = key_range
             if key_range <= max(_TABLE_RATIO * self._count, _TABLE_MIN):
                 table = np.full(key_range, -1, dtype=np.int32)
                 table[keys] = np.arange(self._count, dtype=np.int32)
                 self._table = table
-            elif self._count <= _DICT_INDEX_MAX_ROWS:
+                self._table_view = memoryview(table)
+                return
+
+            sorted_keys, order = _sort_keys(keys, key_range)
+            self._sorted = (sorted_keys, order)
+            if self._count <= _DICT_INDEX_MAX_ROWS:
                 self._dict = dict(zip(keys.tolist(), range(self._count)))
-                self._sorted = _sort_keys(keys)
-            else:
-                self._sorted = _sort_keys(keys)
+
+            # about one key per bucket
+            shift = max((key_range - 1).bit_length() - self._count.bit_length(), 0)
+            n_buckets = ((key_range - 1) >> shift) + 1
+            counts = np.bincount(sorted_keys >> shift, minlength=n_buckets)
+            starts = np.zeros(n_buckets + 1, dtype=np.int64)
+            np.cumsum(counts, out=starts[1:])
+            self._bucket_shift = shift
+            self._bucket_starts = starts
+            self._starts_view = memoryview(starts)
+            self._keys_view = memoryview(np.ascontiguousarray(sorted_keys))
+            if order is not None:
+                self._order_view = memoryview(np.ascontiguousarray(order))
         else:
             contiguous = np.ascontiguousarray(values, dtype=np.int32)
             rows = contiguous.view(np.dtype((np.void, 4 * self._size))).reshape(-1)
@@ -437,40 +512,47 @@ class RowIndex:
     def position(self, row: Sequence[int]) -> Optional[int]:
         """Position of a single row.
 
-        :param row: sequence of python integers, with :py:attr:`size` entries
-            (this is not checked)
+        :param row: sequence of exactly :py:attr:`size` integers (python
+            integers or anything accepted by :py:func:`operator.index`, which
+            raises a ``TypeError`` for other values)
         :return: the position of this row, or ``None``
         """
+        pack = self._pack
+        if pack is None:
+            return self._position_unpacked(row)
+
+        key = pack(row)
+        if key < 0 or key >= self._key_range:
+            return None
+
+        table = self._table_view
+        if table is not None:
+            position = table[key]
+            return None if position < 0 else position
+
+        if self._dict is not None:
+            return self._dict.get(key)
+
+        starts = self._starts_view
+        bucket = key >> self._bucket_shift
+        end = starts[bucket + 1]
+        keys = self._keys_view
+        i = _bisect_left(keys, key, starts[bucket], end)
+        if i < end and keys[i] == key:
+            order = self._order_view
+            return i if order is None else order[i]
+        return None
+
+    def _position_unpacked(self, row: Sequence[int]) -> Optional[int]:
+        row = [_index(value) for value in row]
         if self._count == 0:
             return None
-
-        spec = self._spec
-        if spec is not None:
-            key = 0
-            for value, mn, mx, shift in zip(row, spec.mins, spec.maxs, spec.shifts):
-                if value < mn or value > mx:
-                    return None
-                key |= (value - mn) << shift
-
-            if self._table is not None:
-                position = int(self._table[key])
-                return None if position < 0 else position
-
-            if self._dict is not None:
-                return self._dict.get(key)
-
-            sorted_keys, order = self._sorted
-            i = int(sorted_keys.searchsorted(key))
-            if i < self._count and sorted_keys[i] == key:
-                return i if order is None else int(order[i])
-            return None
-        else:
-            for value in row:
-                if value < _INT32_MIN or value > _INT32_MAX:
-                    return None
-            array = np.array(row, dtype=np.int32).reshape(1, -1)
-            key = array.view(np.dtype((np.void, 4 * self._size))).reshape(-1)
-            return self._bytes_dict.get(key.tolist()[0])
+        for value in row:
+            if value < _INT32_MIN or value > _INT32_MAX:
+                return None
+        array = np.array(row, dtype=np.int32).reshape(1, -1)
+        key = array.view(np.dtype((np.void, 4 * self._size))).reshape(-1)
+        return self._bytes_dict.get(key.tolist()[0])
 
     def lookup(self, rows: np.ndarray) -> np.ndarray:
         """Positions of many rows at once.
@@ -488,9 +570,121 @@ class RowIndex:
                 result = self._table[keys].astype(np.int64)
                 result[~valid] = -1
                 return result
-            return _search_keys(self._sorted, keys, valid)
+            return self._search_buckets(keys, valid)
 
         return lookup_rows(self._values, rows)
+
+    def _search_buckets(self, keys: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Bulk version of the bucket search in :py:meth:`position`: all the keys
+        look at the first entry of their bucket, then the keys not found yet (and
+        larger than this entry) at the next one, and so on. The keys left after a
+        few rounds (large buckets, for unevenly distributed keys) use a binary
+        search in all the sorted keys. Compared to a binary search of all keys,
+        this touches much less memory (the keys are in random order)."""
+        sorted_keys, order = self._sorted
+        count = len(sorted_keys)
+        buckets = keys >> self._bucket_shift
+        current = self._bucket_starts[buckets]
+        buckets += 1
+        end = self._bucket_starts[buckets]
+
+        # first round on all the keys
+        found = sorted_keys[np.minimum(current, count - 1)]
+        equal = found == keys
+        equal &= current < end
+        equal &= valid
+        result = np.where(equal, current, -1)
+        current += 1
+        more = found < keys
+        more &= current < end
+        more &= valid
+
+        candidates = np.flatnonzero(more)
+        current = current[candidates]
+        end = end[candidates]
+        needles = keys[candidates]
+        for _ in range(_BUCKET_ROUNDS):
+            if len(candidates) == 0:
+                break
+            found = sorted_keys[current]
+            equal = found == needles
+            result[candidates[equal]] = current[equal]
+            current += 1
+            more = found < needles
+            more &= current < end
+            candidates = candidates[more]
+            current = current[more]
+            end = end[more]
+            needles = needles[more]
+
+        if len(candidates) != 0:
+            position = np.searchsorted(sorted_keys, needles)
+            np.minimum(position, count - 1, out=position)
+            equal = sorted_keys[position] == needles
+            result[candidates[equal]] = position[equal]
+
+        if order is not None:
+            found = np.flatnonzero(result >= 0)
+            result[found] = order[result[found]]
+        return result
+
+
+def _row_packer(spec: PackSpec) -> Callable[[Sequence[int]], int]:
+    """A function packing a single row (a sequence of integers, converted with
+    :py:func:`operator.index`) into its key for ``spec``, or returning ``-1``
+    when some value is outside of the range covered by the spec. This is the
+    scalar version of :py:func:`pack_with_spec`, specialized for rows with up
+    to 3 values (the common case) to avoid the cost of a python loop."""
+    fields = [
+        (mn, (mx - mn).bit_length(), shift)
+        for mn, mx, shift in zip(spec.mins, spec.maxs, spec.shifts)
+    ]
+    # ``value >> bits`` is non-zero for negative values and for values which
+    # need more than ``bits`` bits, i.e. values outside of ``[min, max]``
+    # (values in ``(max, 2**bits)`` give keys of rows which are not there)
+    if len(fields) == 1:
+        ((m0, b0, _),) = fields
+
+        def pack(row: Sequence[int]) -> int:
+            (a,) = row
+            a = _index(a) - m0
+            return -1 if a >> b0 else a
+
+    elif len(fields) == 2:
+        (m0, b0, s0), (m1, b1, _) = fields
+
+        def pack(row: Sequence[int]) -> int:
+            a, b = row
+            a = _index(a) - m0
+            b = _index(b) - m1
+            if (a >> b0) | (b >> b1):
+                return -1
+            return (a << s0) | b
+
+    elif len(fields) == 3:
+        (m0, b0, s0), (m1, b1, s1), (m2, b2, _) = fields
+
+        def pack(row: Sequence[int]) -> int:
+            a, b, c = row
+            a = _index(a) - m0
+            b = _index(b) - m1
+            c = _index(c) - m2
+            if (a >> b0) | (b >> b1) | (c >> b2):
+                return -1
+            return (a << s0) | (b << s1) | c
+
+    else:
+
+        def pack(row: Sequence[int]) -> int:
+            key = 0
+            outside = 0
+            for value, (mn, bits, shift) in zip(row, fields):
+                value = _index(value) - mn
+                outside |= value >> bits
+                key |= value << shift
+            return -1 if outside else key
+
+    return pack
 
 
 def _key_range(spec: PackSpec) -> int:

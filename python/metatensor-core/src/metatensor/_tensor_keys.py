@@ -14,7 +14,7 @@ an array filled with ``fill_value``. Both are tracked by torch autograd. New
 labels are created on the backend and device of the labels they derive from.
 """
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from ._labels import Labels
 # rows whose packed code space is at most this large are packed arithmetically,
 # others get their codes from a lexicographic sort
 _MAX_PACKED = 2**62
+
+# arrays with at most this many rows are "small" (numpy call overhead dominates)
+_SMALL_ROWS = 4096
 
 # placement of a block's data along an axis of the output: everything
 _ALL = slice(None)
@@ -47,6 +50,18 @@ def _row_codes(rows: np.ndarray) -> np.ndarray:
         return np.zeros(n_rows, dtype=np.int64)
     if n_dims == 1:
         return rows[:, 0].astype(np.int64)
+
+    if n_rows <= _SMALL_ROWS:
+        # fewer numpy calls for small arrays, where their overhead dominates
+        wide = rows.astype(np.int64)
+        wide -= wide.min(axis=0)
+        spans = [m + 1 for m in wide.max(axis=0).tolist()]
+        multipliers = [1] * n_dims
+        for dim in range(n_dims - 2, -1, -1):
+            multipliers[dim] = multipliers[dim + 1] * spans[dim + 1]
+        if multipliers[0] * spans[0] <= _MAX_PACKED:
+            # mixed radix number, the first column is the most significant digit
+            return wide @ np.array(multipliers, dtype=np.int64)
 
     # reductions along contiguous int32 columns are much faster than along
     # axis 0 or on int64
@@ -102,20 +117,21 @@ def _unique_rows(
     if _is_increasing(codes):
         return None, np.arange(n_rows)
 
-    order = np.argsort(codes, kind="stable")
+    order = codes.argsort(kind="stable")
     sorted_codes = codes[order]
     new = np.empty(n_rows, dtype=bool)
     new[0] = True
     np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=new[1:])
     # first occurrence of each unique row (stable sort), in sorted order
     first = order[new]
-    rank = np.cumsum(new) - 1
+    rank = new.cumsum()
+    rank -= 1
     inverse = np.empty(n_rows, dtype=np.int64)
     inverse[order] = rank
     if sort:
         return first, inverse
 
-    permutation = np.argsort(first, kind="stable")
+    permutation = first.argsort(kind="stable")
     position = np.empty(len(first), dtype=np.int64)
     position[permutation] = np.arange(len(first))
     return first[permutation], position[inverse]
@@ -129,6 +145,14 @@ def _segments(sizes: Sequence[int]) -> List[slice]:
         slices.append(slice(start, start + size))
         start += size
     return slices
+
+
+def _starts(sizes: Sequence[int]) -> np.ndarray:
+    """Start of consecutive segments with the given sizes, as an int64 array."""
+    starts = np.zeros(len(sizes), dtype=np.int64)
+    if len(sizes) > 1:
+        np.cumsum(sizes[:-1], out=starts[1:])
+    return starts
 
 
 def _is_identity(positions: np.ndarray, count: int) -> bool:
@@ -165,8 +189,10 @@ def _same_labels(a: Labels, b: Labels) -> bool:
 def _filled(shape: Sequence[int], fill_value: Any, like: Any) -> Any:
     """A new array of ``shape`` filled with ``fill_value`` cast to the dtype of
     ``like`` (same kind and device as ``like``)."""
-    if _array.is_numpy(like):
-        return np.full(tuple(shape), np.array(fill_value, dtype=like.dtype))
+    if isinstance(like, np.ndarray):
+        output = np.empty(tuple(shape), dtype=like.dtype)
+        output.fill(np.array(fill_value, dtype=like.dtype))
+        return output
     return _array.full(shape, fill_value, like)
 
 
@@ -175,6 +201,11 @@ def _assign(output: Any, rows, columns, values: Any) -> None:
     (tracked by torch autograd). ``rows`` are integer positions along the first
     axis or a slice, ``columns`` integer positions along the last axis or a
     slice."""
+    if isinstance(output, np.ndarray) and not isinstance(columns, np.ndarray):
+        # common case, without conversions
+        output[rows, ..., columns] = values
+        return
+
     kind = _array.array_kind(output)
     if kind != _array.NUMPY and kind != _array.TORCH:
         raise TypeError(f"unsupported array type: {type(output)}")
@@ -325,9 +356,18 @@ def _scatter(arrays, rows, columns, shape, fill_value, like):
     return output
 
 
+class _SampleMap(NamedTuple):
+    """New position of the samples of all the blocks in a group: the samples of
+    block ``i`` are at ``rows[starts[i] : starts[i] + n_samples_i]``, or at
+    ``rows`` for all blocks when ``starts`` is ``None``."""
+
+    rows: np.ndarray
+    starts: Optional[np.ndarray]
+
+
 def _merge_gradient(
     gradients: list,
-    block_rows: List[np.ndarray],
+    sample_map: _SampleMap,
     columns: list,
     properties: Labels,
     fill_value: Any,
@@ -336,7 +376,7 @@ def _merge_gradient(
     """Merge the gradients (with respect to one parameter) of the blocks in a
     group.
 
-    The ``sample`` column is remapped through ``block_rows`` (the new sample of
+    The ``sample`` column is remapped through ``sample_map`` (the new sample of
     each of the block's samples), the rows are merged and sorted, and the data
     is placed at ``columns`` along the properties (blocks with ``None`` columns
     only contribute their samples).
@@ -350,10 +390,12 @@ def _merge_gradient(
     sizes = [len(values) for values in samples_values]
     merged = np.concatenate(samples_values, axis=0)
     if len(merged) != 0 and merged.shape[1] != 0:
-        n_samples = [len(rows) for rows in block_rows]
-        starts = np.cumsum([0] + n_samples[:-1])
-        all_rows = np.concatenate(block_rows)
-        merged[:, 0] = all_rows[np.repeat(starts, sizes) + merged[:, 0]]
+        if sample_map.starts is None:
+            merged[:, 0] = sample_map.rows[merged[:, 0]]
+        else:
+            index = sample_map.starts.repeat(sizes)
+            index += merged[:, 0]
+            merged[:, 0] = sample_map.rows[index]
 
     first, inverse = _unique_rows(merged, sort=True)
     if first is not None:
@@ -492,7 +534,7 @@ def _keys_to_samples_group(
         positions = np.empty(n_rows, dtype=np.int64)
         positions[order] = np.arange(n_rows)
         rows = [positions[s] for s in segments]
-    block_rows = [positions[s] for s in segments]
+    sample_map = _SampleMap(positions, _starts(sizes))
 
     samples = _new_labels(sample_names, merged, first.samples)
     properties, columns = _union_properties(blocks)
@@ -512,7 +554,7 @@ def _keys_to_samples_group(
             parameter,
             _merge_gradient(
                 [g[parameter] for g in gradients],
-                block_rows,
+                sample_map,
                 columns,
                 properties,
                 fill_value,
@@ -587,22 +629,29 @@ def keys_to_properties(
 def _merge_samples(blocks, sort_samples: bool):
     """Union of the samples of the blocks.
 
-    :return: ``(samples, block_rows, order)`` with the new samples Labels, the
-        new position of each block's samples, and ``order`` when all the blocks
-        have the same samples (``None`` if they are in order, else the gather
-        that sorts them), or ``False`` otherwise
+    :return: ``(samples, block_rows, order, sample_map)`` with the new samples
+        Labels, the new position of each block's samples, ``order`` when all
+        the blocks have the same samples (``None`` if they are in order, else
+        the gather that sorts them) or ``False`` otherwise, and the new
+        positions as a :py:class:`_SampleMap`
     """
     reference = blocks[0].samples
     if all(_same_labels(block.samples, reference) for block in blocks[1:]):
         values = _labels_values(reference)
-        if not sort_samples or _is_increasing(_row_codes(values)):
+        if not sort_samples:
+            codes = None
+        else:
+            codes = _row_codes(values)
+        if codes is None or _is_increasing(codes):
             positions = np.arange(len(values))
-            return reference, [positions] * len(blocks), None
-        order = np.argsort(_row_codes(values), kind="stable")
+            sample_map = _SampleMap(positions, None)
+            return reference, [positions] * len(blocks), None, sample_map
+        order = codes.argsort(kind="stable")
         positions = np.empty(len(order), dtype=np.int64)
         positions[order] = np.arange(len(order))
         samples = _new_labels(reference.names, values[order], reference)
-        return samples, [positions] * len(blocks), order
+        sample_map = _SampleMap(positions, None)
+        return samples, [positions] * len(blocks), order, sample_map
 
     samples_values = [_labels_values(block.samples) for block in blocks]
     merged = np.concatenate(samples_values, axis=0)
@@ -610,8 +659,9 @@ def _merge_samples(blocks, sort_samples: bool):
     if first is not None:
         merged = merged[first]
     samples = _new_labels(reference.names, merged, reference)
-    block_rows = [inverse[s] for s in _segments([len(v) for v in samples_values])]
-    return samples, block_rows, False
+    sizes = [len(v) for v in samples_values]
+    block_rows = [inverse[s] for s in _segments(sizes)]
+    return samples, block_rows, False, _SampleMap(inverse, _starts(sizes))
 
 
 def _keys_to_properties_group(
@@ -625,7 +675,7 @@ def _keys_to_properties_group(
     _check_components(blocks, "properties")
     parameters, gradients = _gradients(blocks, "keys_to_properties")
     first = blocks[0]
-    samples, block_rows, order = _merge_samples(blocks, sort_samples)
+    samples, block_rows, order, sample_map = _merge_samples(blocks, sort_samples)
 
     old_properties = first.properties
     property_names = names + old_properties.names
@@ -681,7 +731,7 @@ def _keys_to_properties_group(
             parameter,
             _merge_gradient(
                 [g[parameter] for g in gradients],
-                block_rows,
+                sample_map,
                 columns,
                 properties,
                 fill_value,

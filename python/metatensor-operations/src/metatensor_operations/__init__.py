@@ -35,4 +35,7 @@ for _name in _MODULES:
         globals()[_function] = getattr(_module, _function)
         __all__.append(_function)
 
-sys.modules.setdefault("metatensor.operations", sys.modules[__name__])
+if __name__ == "metatensor_operations":
+    # only the core flavour is `metatensor.operations`: these files are also
+    # executed as `metatensor_torch.operations` (with the torch classes)
+    sys.modules.setdefault("metatensor.operations", sys.modules[__name__])

@@ -3,7 +3,14 @@
 Operations import ``Labels``, ``TensorBlock``, ``TensorMap`` and the TorchScript
 helpers ONLY from this module. ``metatensor.torch.operations`` runs the same source
 files a second time with another ``_backend`` module (torch classes,
-``torch.jit.script``, ...), so one implementation serves both.
+``torch.jit.script``, ...), so one implementation serves both; see
+``metatensor_torch/operations.py``. That backend also provides the ``torch``
+module, which :py:mod:`._dispatch` uses (with the core classes, ``torch`` is
+only looked up when a torch tensor is given, and never imported).
+
+Everything the operations call on arrays must be TorchScript-compatible for
+``Array = torch.Tensor``: numpy code only runs in ``if not
+torch_jit_is_scripting():`` branches, which TorchScript does not compile.
 """
 
 from typing import Any

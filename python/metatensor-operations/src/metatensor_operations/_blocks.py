@@ -1,7 +1,7 @@
 """Selection of the blocks of a TensorMap: ``drop_blocks``,
 ``drop_empty_blocks`` and ``filter_blocks``."""
 
-from typing import List
+from typing import Any, List
 
 from . import _dispatch
 from ._backend import (
@@ -15,7 +15,7 @@ from ._backend import (
 from ._utils import _check_labels_type, _check_tensor_type
 
 
-def _check_copy_type(copy) -> None:
+def _check_copy_type(copy: Any) -> None:
     if not torch_jit_is_scripting():
         if not isinstance(copy, bool):
             raise TypeError(f"`copy` must be a boolean, not {type(copy)}")
@@ -25,7 +25,7 @@ def _keep_blocks(tensor: TensorMap, indices: List[int], copy: bool) -> TensorMap
     """A new TensorMap with the blocks at ``indices`` (in this order)."""
     keys = tensor.keys
     keys = Labels(
-        keys.names, _dispatch.take(keys.values, indices, 0), assume_unique=True
+        keys.names, _dispatch.take_list(keys.values, indices, 0), assume_unique=True
     )
     blocks = torch_jit_annotate(List[TensorBlock], [])
     for i in indices:

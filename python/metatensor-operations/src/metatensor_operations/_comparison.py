@@ -6,7 +6,7 @@ bool, ``<name>_raise`` and ``<name>_block_raise`` return ``None`` or raise
 :py:class:`NotEqualError` explaining the first difference they found.
 """
 
-from typing import List, Union
+from typing import Any, List, Union
 
 from . import _dispatch
 from ._backend import (
@@ -41,7 +41,7 @@ def _values_impl(
     atol: float,
     equal_nan: bool,
 ) -> str:
-    if tuple(values_1.shape) != tuple(values_2.shape):
+    if list(values_1.shape) != list(values_2.shape):
         return f"{what} shapes are different"
     if exact:
         if not _dispatch.array_equal(values_1, values_2):
@@ -161,11 +161,11 @@ def _metadata_tensor_impl(
     return ""
 
 
-def _not_a(value, name: str, typename: str) -> str:
-    if not isinstance_metatensor(value, typename):
-        if not torch_jit_is_scripting():
+def _not_a(value: Any, name: str, typename: str) -> str:
+    # in TorchScript, the arguments types are checked by the compiler
+    if not torch_jit_is_scripting():
+        if not isinstance_metatensor(value, typename):
             return f"`{name}` must be a metatensor {typename}, not {type(value)}"
-        return f"`{name}` must be a metatensor {typename}"
     return ""
 
 

@@ -9,7 +9,6 @@ from ._backend import (
     TensorBlock,
     TensorMap,
     torch_jit_annotate,
-    torch_jit_is_scripting,
     torch_jit_script,
 )
 from ._utils import (
@@ -376,12 +375,10 @@ def one_hot(labels: Labels, dimension: Labels):
         labels.column(name), dimension.values[:, 0]
     )
     if missing is not None:
-        if not torch_jit_is_scripting():
-            raise ValueError(
-                f"{name}={missing} is present in the labels, but was not found in "
-                "the dimension"
-            )
-        raise ValueError("a value is present in the labels, but not in the dimension")
+        raise ValueError(
+            f"{name}={missing} is present in the labels, but was not found in "
+            "the dimension"
+        )
 
     eye = _dispatch.eye_like(dimension.values, len(dimension))
     return _dispatch.take(eye, positions, 0)

@@ -85,7 +85,7 @@ def _same_name_set(first: List[str], second: List[str]) -> bool:
 def _labels_values(labels: Labels, columns: Optional[List[int]]) -> Array:
     values = labels.values
     if columns is not None:
-        values = _dispatch.take(values, columns, 1)
+        values = _dispatch.take_list(values, columns, 1)
     return values
 
 
@@ -511,7 +511,7 @@ def join(
             if keep_i:
                 kept.append(i)
         keys = Labels(
-            keys.names, _dispatch.take(keys.values, kept, 0), assume_unique=True
+            keys.names, _dispatch.take_list(keys.values, kept, 0), assume_unique=True
         )
         for tensor, positions in zip(tensors, all_positions):
             tensor_positions = torch_jit_annotate(List[int], [])

@@ -8,7 +8,7 @@ components (``xyz``, ...) in front of the values components. The chain rules bel
 take the parent values at ``s`` and broadcast them over these extra components.
 """
 
-from typing import List, Union
+from typing import Any, List, Union
 
 from . import _dispatch
 from ._backend import (
@@ -32,7 +32,7 @@ from ._utils import (
 # ======================================================================== #
 
 
-def _is_scalar(value) -> bool:
+def _is_scalar(value: Any) -> bool:
     if torch_jit_is_scripting():
         return isinstance(value, (int, float))
     if isinstance(value, bool):
@@ -43,7 +43,7 @@ def _is_scalar(value) -> bool:
     return _dispatch.is_numpy_scalar(value)
 
 
-def _check_tensor_or_scalar(B, fname: str) -> None:
+def _check_tensor_or_scalar(B: Any, fname: str) -> None:
     if not torch_jit_is_scripting():
         if not isinstance(B, TensorMap) and not _is_scalar(B):
             raise TypeError(
@@ -282,6 +282,16 @@ def _divide_blocks(block_1: TensorBlock, block_2: TensorBlock) -> TensorBlock:
     return result
 
 
+def _divide_scalar_block(block: TensorBlock, scalar: float) -> TensorBlock:
+    _check_no_gradients_of_gradients(block)
+    result = _new_block(block.values / scalar, block)
+    for parameter, gradient in block.gradients():
+        result.add_gradient(
+            parameter, _new_gradient(gradient.values / scalar, gradient)
+        )
+    return result
+
+
 @torch_jit_script
 def divide(A: TensorMap, B: Union[float, int, TensorMap]) -> TensorMap:
     """Divide ``A`` by ``B``, element-wise.
@@ -308,16 +318,6 @@ def divide(A: TensorMap, B: Union[float, int, TensorMap]) -> TensorMap:
         for block in A.blocks():
             blocks.append(_divide_scalar_block(block, scalar))
     return _map_blocks(A, blocks)
-
-
-def _divide_scalar_block(block: TensorBlock, scalar: float) -> TensorBlock:
-    _check_no_gradients_of_gradients(block)
-    result = _new_block(block.values / scalar, block)
-    for parameter, gradient in block.gradients():
-        result.add_gradient(
-            parameter, _new_gradient(gradient.values / scalar, gradient)
-        )
-    return result
 
 
 # ======================================================================== #

@@ -93,7 +93,7 @@ def _grouping(labels: Labels, reduced: List[str]) -> Tuple[Labels, Array]:
         inverse = _dispatch.index_like(_dispatch.arange_like(count, values) * 0, values)
         return Labels(["_"], groups, assume_unique=True), inverse
 
-    kept = _dispatch.take(values, columns, 1)
+    kept = _dispatch.take_list(values, columns, 1)
     if count == 0:
         inverse = _dispatch.index_like(_dispatch.arange_like(0, values), values)
         return Labels(remaining, kept, assume_unique=True), inverse

@@ -16,7 +16,7 @@ specification, S5 and S13):
 """
 
 import numbers
-from typing import List, Union
+from typing import Any, List, Union
 
 from . import _dispatch
 from ._backend import (
@@ -24,7 +24,6 @@ from ._backend import (
     Labels,
     TensorBlock,
     TensorMap,
-    isinstance_metatensor,
     torch_jit_annotate,
     torch_jit_is_scripting,
     torch_jit_script,
@@ -42,7 +41,7 @@ def _check_axis(axis: str) -> None:
         )
 
 
-def _check_selection_type(selection) -> None:
+def _check_selection_type(selection: Any) -> None:
     """Check the type of a single selection (Python only)."""
     if not torch_jit_is_scripting():
         if isinstance(selection, Labels):
@@ -71,26 +70,43 @@ def _check_selection_type(selection) -> None:
         )
 
 
-def _check_selection_names(labels_names: List[str], selection, axis: str) -> None:
+def _check_selection_names(labels_names: List[str], selection: Labels, axis: str):
     """Check that a Labels selection only uses names from ``labels_names``."""
-    if isinstance_metatensor(selection, "Labels"):
-        for name in selection.names:
-            if name not in labels_names:
-                kind = "sample" if axis == "samples" else "property"
-                raise ValueError(
-                    f"invalid {kind} name '{name}' which is not part of the input"
-                )
+    for name in selection.names:
+        if name not in labels_names:
+            kind = "sample" if axis == "samples" else "property"
+            raise ValueError(
+                f"invalid {kind} name '{name}' which is not part of the input"
+            )
 
 
-def _selected_positions(labels: Labels, selection, axis: str) -> Array:
+def _positions_array(selection: Union[List[int], Array], like: Array) -> Array:
+    """Integer positions (a list or an array) as an index array like ``like``."""
+    if not torch_jit_is_scripting():
+        return _dispatch.index_like(selection, like)
+    if isinstance(selection, Array):
+        return _dispatch.index_like(selection, like)
+    else:
+        return _dispatch.int_array_like(selection, like)
+
+
+def _selected_positions(
+    labels: Labels, selection: Union[List[int], Array, Labels], axis: str
+) -> Array:
     """Positions of the entries of ``labels`` selected by ``selection``, as an
     index array with the kind and device of ``labels.values``."""
-    if isinstance_metatensor(selection, "Labels"):
+    if isinstance(selection, Labels):
         _check_selection_names(labels.names, selection, axis)
         return _dispatch.index_like(labels.select(selection), labels.values)
+    else:
+        return _checked_positions(
+            len(labels), _positions_array(selection, labels.values), axis
+        )
 
-    count = len(labels)
-    positions = _dispatch.index_like(selection, labels.values)
+
+def _checked_positions(count: int, positions: Array, axis: str) -> Array:
+    """Check integer positions (in bounds, no duplicates) and make them
+    positive."""
     if positions.shape[0] == 0:
         return positions
 
@@ -174,7 +190,9 @@ def _slice_properties(block: TensorBlock, positions: Array) -> TensorBlock:
     return new_block
 
 
-def _slice_block_impl(block: TensorBlock, axis: str, selection) -> TensorBlock:
+def _slice_block_impl(
+    block: TensorBlock, axis: str, selection: Union[List[int], Array, Labels]
+) -> TensorBlock:
     if axis == "samples":
         positions = _selected_positions(block.samples, selection, axis)
         return _slice_samples(block, positions)
@@ -241,7 +259,7 @@ def slice(
     return TensorMap(tensor.keys, blocks)
 
 
-def _check_selections(selections) -> None:
+def _check_selections(selections: Any) -> None:
     if not torch_jit_is_scripting():
         if not isinstance(selections, list):
             raise TypeError(f"`selections` must be a list, not {type(selections)}")

@@ -1,9 +1,10 @@
 """Unique metadata entries: ``unique_metadata`` and ``unique_metadata_block``."""
 
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 from . import _dispatch
 from ._backend import (
+    Array,
     Labels,
     TensorBlock,
     TensorMap,
@@ -14,7 +15,7 @@ from ._backend import (
 from ._utils import _check_block_type, _check_tensor_type
 
 
-def _normalize_names(names: Union[List[str], Tuple[str], str]) -> List[str]:
+def _normalize_names(names: Union[List[str], str]) -> List[str]:
     if isinstance(names, str):
         return [names]
     if not torch_jit_is_scripting():
@@ -61,10 +62,10 @@ def _selected_columns(
         if name not in labels_names:
             raise ValueError(f"'{name}' not found in the dimensions of these Labels")
         columns.append(labels_names.index(name))
-    return _dispatch.take(labels.values, columns, 1)
+    return _dispatch.take_list(labels.values, columns, 1)
 
 
-def _unique_labels(names: List[str], values) -> Labels:
+def _unique_labels(names: List[str], values: Array) -> Labels:
     unique = _dispatch.unique(values, 0)
     return Labels(names, unique, assume_unique=True)
 
@@ -73,7 +74,7 @@ def _unique_labels(names: List[str], values) -> Labels:
 def unique_metadata_block(
     block: TensorBlock,
     axis: str,
-    names: Union[List[str], Tuple[str], str],
+    names: Union[List[str], str],
     gradient: Optional[str] = None,
 ) -> Labels:
     """The unique entries of some dimensions of the samples or properties of a
@@ -96,7 +97,7 @@ def unique_metadata_block(
 def unique_metadata(
     tensor: TensorMap,
     axis: str,
-    names: Union[List[str], Tuple[str], str],
+    names: Union[List[str], str],
     gradient: Optional[str] = None,
 ) -> Labels:
     """The unique entries of some dimensions of the samples or properties of all

@@ -7,7 +7,7 @@ the reason why they don't otherwise; ``_check_*`` return a bool and
 """
 
 import os
-from typing import List, Union
+from typing import Any, List, Union
 
 from ._backend import (
     Labels,
@@ -106,7 +106,7 @@ class unsafe_disable_checks(_ChecksToggle):
 # ======================================================================== #
 
 
-def _check_tensor_type(value, name: str) -> None:
+def _check_tensor_type(value: Any, name: str) -> None:
     """Raise ``TypeError`` if ``value`` is not a TensorMap (outside TorchScript)."""
     if not torch_jit_is_scripting():
         if not isinstance(value, TensorMap):
@@ -115,7 +115,7 @@ def _check_tensor_type(value, name: str) -> None:
             )
 
 
-def _check_block_type(value, name: str) -> None:
+def _check_block_type(value: Any, name: str) -> None:
     """Raise ``TypeError`` if ``value`` is not a TensorBlock (outside
     TorchScript)."""
     if not torch_jit_is_scripting():
@@ -125,7 +125,7 @@ def _check_block_type(value, name: str) -> None:
             )
 
 
-def _check_labels_type(value, name: str) -> None:
+def _check_labels_type(value: Any, name: str) -> None:
     """Raise ``TypeError`` if ``value`` is not Labels (outside TorchScript)."""
     if not torch_jit_is_scripting():
         if not isinstance(value, Labels):
