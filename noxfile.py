@@ -18,6 +18,8 @@ nox.options.sessions = [
     "tests-core-torch",
     "tests-operations-numpy",
     "tests-operations-torch",
+    "tests-torch",
+    "tests-learn",
     "docs",
     "interop",
 ]
@@ -142,12 +144,59 @@ def tests_operations_torch(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="tests-torch")
+def tests_torch(session: nox.Session) -> None:
+    """metatensor-torch tests: the TorchScript classes, operations, export, and
+    a C++ program loading a saved model (compiled against the torch wheel's
+    libtorch when a C++ compiler is available, cached between runs)."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, "pytest>=7", "hypothesis>=6.100")
+    install_ours(
+        session, "metatensor-core", "metatensor-operations", "metatensor-torch"
+    )
+    session.run(
+        *pytest_args(session, "python/metatensor-torch/tests"),
+        env={"METATENSOR_TESTS_REQUIRE_TORCH": "1"},
+    )
+
+
+@nox.session(name="tests-learn")
+def tests_learn(session: nox.Session) -> None:
+    """metatensor-learn tests (modules and datasets, for core classes holding
+    torch tensors and for the metatensor.torch classes), the documentation
+    examples of learn and the training example."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, "scipy", *TEST_DEPS)
+    install_ours(
+        session,
+        "metatensor-core",
+        "metatensor-operations",
+        "metatensor-learn",
+        "metatensor-torch",
+    )
+    session.run(
+        *pytest_args(session, "python/metatensor-learn/tests"),
+        env={"METATENSOR_TESTS_REQUIRE_TORCH": "1"},
+    )
+    session.run("python", "-m", "doctest", "docs/src/learn/data.rst")
+    session.run("python", "examples/train_model.py", "--epochs", "20")
+
+
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation with sphinx, warnings are errors."""
     install_build_deps(session)
-    session.install(NUMPY, "-r", "docs/requirements.txt")
-    install_ours(session, "metatensor-core", "metatensor-operations")
+    session.install(NUMPY, TORCH, "-r", "docs/requirements.txt")
+    install_ours(
+        session,
+        "metatensor-core",
+        "metatensor-operations",
+        "metatensor-learn",
+        "metatensor-torch",
+    )
+    # the figures shown by the tutorials
+    generated = str(ROOT / "docs" / "src" / "_generated")
+    session.run("python", "examples/train_model.py", "--output", generated)
     session.run(
         "sphinx-build",
         "-W",
@@ -172,32 +221,46 @@ def demo(session: nox.Session) -> None:
 # the reference implementation, for the interop check and the benchmarks. It lives in
 # its own virtual environment (never next to our packages, never a dependency).
 REFERENCE = "metatensor-core==0.2.6"
+# the reference operations (pure Python over the reference core), for the benchmarks
+REFERENCE_OPERATIONS = "metatensor-operations==0.5.0"
 
+# arguments: the ``name==version`` requirements that must be installed; the
+# reference operations must also be importable
 CHECK_REFERENCE = """
 import importlib.metadata, sys
 import metatensor, numpy
-version = importlib.metadata.version("metatensor-core")
-sys.exit(None if version == sys.argv[1] else f"found metatensor-core {version}")
+for requirement in sys.argv[1:]:
+    name, expected = requirement.split("==")
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        sys.exit(f"{name} is not installed")
+    if version != expected:
+        sys.exit(f"found {name} {version}, expected {expected}")
+import metatensor.operations
 """
 
 
 def reference_python(session: nox.Session) -> str:
-    """Python of a virtual environment with the reference metatensor-core (from the
-    package index) and numpy, kept in nox's cache folder between runs."""
+    """Python of a virtual environment with the reference metatensor-core and
+    metatensor-operations (from the package index) and numpy, kept in nox's cache
+    folder between runs."""
     import subprocess
 
+    requirements = [REFERENCE, REFERENCE_OPERATIONS]
     version = REFERENCE.split("==")[1]
     venv = pathlib.Path(session.cache_dir).resolve() / f"reference-core-{version}"
     bin_dir = "Scripts" if os.name == "nt" else "bin"
     python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
     if python.exists():
-        check = subprocess.run([str(python), "-c", CHECK_REFERENCE, version])
+        check = subprocess.run([str(python), "-c", CHECK_REFERENCE, *requirements])
         if check.returncode == 0:
             session.log(f"reusing the reference environment in {venv}")
             return str(python)
     session.run("python", "-m", "venv", "--clear", str(venv))
-    session.run(str(python), "-m", "pip", "install", REFERENCE, NUMPY, external=True)
-    session.run(str(python), "-c", CHECK_REFERENCE, version, external=True)
+    pip = [str(python), "-m", "pip", "install"]
+    session.run(*pip, *requirements, NUMPY, external=True)
+    session.run(str(python), "-c", CHECK_REFERENCE, *requirements, external=True)
     return str(python)
 
 
@@ -220,17 +283,78 @@ def interop(session: nox.Session) -> None:
     )
 
 
-@nox.session
+@nox.session(tags=["bench"])
 def bench(session: nox.Session) -> None:
-    """Benchmarks of the core, side by side with the reference (metatensor-core
-    0.2.6). Extra arguments go to benchmarks/compare.py (e.g. ``-- --quick``)."""
+    """Benchmarks of the core and the operations, side by side with the reference
+    (metatensor-core 0.2.6, metatensor-operations 0.5.0). Extra arguments go to
+    benchmarks/compare.py (e.g. ``-- --quick``, ``-- --only ops_qm7``)."""
     install_build_deps(session)
     session.install(NUMPY)
-    install_ours(session, "metatensor-core")
+    install_ours(session, "metatensor-core", "metatensor-operations")
     reference = reference_python(session)
     session.run(
         "python",
         "benchmarks/compare.py",
+        "--reference-python",
+        reference,
+        *session.posargs,
+    )
+
+
+# the reference metatensor-torch for the torch benchmarks, in its own environment
+REFERENCE_TORCH = ["metatensor-torch==0.10.8", "metatensor-core==0.2.6", TORCH]
+
+CHECK_REFERENCE_TORCH = """
+import importlib.metadata, sys
+import metatensor.torch
+for requirement in sys.argv[1:]:
+    name, expected = requirement.split("==")
+    version = importlib.metadata.version(name)
+    if version.split("+")[0] != expected:  # torch has a local "+cpu" part
+        sys.exit(f"found {name} {version}, expected {expected}")
+"""
+
+
+def reference_torch_python(session: nox.Session) -> str:
+    """Python of a virtual environment with the reference metatensor-torch (from
+    the package index, compiled) and the pinned torch, kept in nox's cache folder
+    between runs."""
+    import subprocess
+
+    version = REFERENCE_TORCH[0].split("==")[1]
+    venv = pathlib.Path(session.cache_dir).resolve() / f"reference-torch-{version}"
+    bin_dir = "Scripts" if os.name == "nt" else "bin"
+    python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
+    if python.exists():
+        check = subprocess.run(
+            [str(python), "-c", CHECK_REFERENCE_TORCH, *REFERENCE_TORCH]
+        )
+        if check.returncode == 0:
+            session.log(f"reusing the reference environment in {venv}")
+            return str(python)
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    pip = [str(python), "-m", "pip", "install"]
+    session.run(*pip, *REFERENCE_TORCH, NUMPY, external=True)
+    session.run(
+        str(python), "-c", CHECK_REFERENCE_TORCH, *REFERENCE_TORCH, external=True
+    )
+    return str(python)
+
+
+@nox.session(name="bench-torch", tags=["bench"])
+def bench_torch(session: nox.Session) -> None:
+    """Benchmarks of metatensor-torch, side by side with the reference
+    (metatensor-torch 0.10.8). Extra arguments go to benchmarks/bench_torch.py
+    (e.g. ``-- --quick``, ``-- --only build,module``)."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH)
+    install_ours(
+        session, "metatensor-core", "metatensor-operations", "metatensor-torch"
+    )
+    reference = reference_torch_python(session)
+    session.run(
+        "python",
+        "benchmarks/bench_torch.py",
         "--reference-python",
         reference,
         *session.posargs,

@@ -485,6 +485,56 @@ def implementation_info() -> Dict[str, Any]:
     }
 
 
+def run_groups(
+    label: str,
+    info: Dict[str, Any],
+    config: Dict[str, Any],
+    groups: List[str],
+    run_group: Callable[[str, Dict[str, Any]], None],
+) -> Dict[str, Any]:
+    """Run the benchmark ``groups`` with ``run_group(group, results)`` (which fills
+    ``results`` with :py:class:`Timings`, or extra information under names starting
+    with ``_``), and collect everything in the JSON document printed by the
+    benchmark scripts. A failing group is reported and the others still run."""
+    output: Dict[str, Any] = {
+        "label": label,
+        "info": info,
+        "config": config,
+        "cases": {},
+        "errors": {},
+        "digests": {},
+    }
+    for group in groups:
+        log(f"[{label}] {group} ...")
+        results: Dict[str, Any] = {}
+        start = time.perf_counter()
+        try:
+            run_group(group, results)
+        except Exception as error:  # keep going with the other groups
+            output["errors"][group] = f"{type(error).__name__}: {error}"
+            log(traceback.format_exc())
+        for name, value in results.items():
+            if name.startswith("_"):
+                output["info"][name[1:]] = value
+                continue
+            if value.digest is not None:
+                output["digests"][name] = value.digest
+            output["cases"][name] = {
+                "median": statistics.median(value),
+                "min": min(value),
+                "times": value,
+            }
+            log(f"    {name:32} {statistics.median(value) * 1e3:10.3f} ms")
+        log(f"    ({time.perf_counter() - start:.1f} s)")
+    return output
+
+
+def write_output(output: Dict[str, Any]) -> None:
+    """Print the JSON document of :py:func:`run_groups` on the standard output."""
+    json.dump(output, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--label", default="metatensor", help="name in the output")
@@ -503,45 +553,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         if group not in GROUPS:
             parser.error(f"unknown group {group!r}, expected one of {list(GROUPS)}")
 
-    output: Dict[str, Any] = {
-        "label": args.label,
-        "info": implementation_info(),
-        "config": {k: v for k, v in cfg.items() if k != "data"},
-        "cases": {},
-        "errors": {},
-        "digests": {},
-    }
     with tempfile.TemporaryDirectory(
         prefix="metatensor-bench-", dir=args.tmpdir
     ) as tmp:
-        for group in groups:
-            log(f"[{args.label}] {group} ...")
-            results: Dict[str, Any] = {}
-            start = time.perf_counter()
-            try:
-                if group == "io":
-                    bench_io(cfg, results, tmp)
-                else:
-                    GROUPS[group](cfg, results)
-            except Exception as error:  # keep going with the other groups
-                output["errors"][group] = f"{type(error).__name__}: {error}"
-                log(traceback.format_exc())
-            for name, value in results.items():
-                if name.startswith("_"):
-                    output["info"][name[1:]] = value
-                    continue
-                if value.digest is not None:
-                    output["digests"][name] = value.digest
-                output["cases"][name] = {
-                    "median": statistics.median(value),
-                    "min": min(value),
-                    "times": value,
-                }
-                log(f"    {name:32} {statistics.median(value) * 1e3:10.3f} ms")
-            log(f"    ({time.perf_counter() - start:.1f} s)")
 
-    json.dump(output, sys.stdout, indent=1)
-    sys.stdout.write("\n")
+        def run_group(group: str, results: Dict[str, Any]) -> None:
+            if group == "io":
+                bench_io(cfg, results, tmp)
+            else:
+                GROUPS[group](cfg, results)
+
+        output = run_groups(
+            args.label,
+            implementation_info(),
+            {k: v for k, v in cfg.items() if k != "data"},
+            groups,
+            run_group,
+        )
+
+    write_output(output)
     return 0
 
 
