@@ -32,6 +32,18 @@ def expand_like(array: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
     return array.reshape(shape)
 
 
+def scale_gradients(
+    derivative: torch.Tensor, rows: List[torch.Tensor], gradients: List[torch.Tensor]
+) -> List[torch.Tensor]:
+    """Chain rule of an element-wise function: multiply each gradient array by
+    ``derivative`` (the derivative of the function at each values entry), taken
+    at the values row of each gradient row (``rows``)."""
+    return [
+        expand_like(derivative.index_select(0, r), g) * g
+        for r, g in zip(rows, gradients)
+    ]
+
+
 def supports_scripted_gradients(module: torch.nn.Module) -> bool:
     """Does ``module`` (and everything it wraps) provide a ``gradient_forward``
     method that TorchScript can compile?"""

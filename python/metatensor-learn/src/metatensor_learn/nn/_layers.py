@@ -12,7 +12,12 @@ from typing import List, Optional
 import torch
 
 from .._backend import torch_jit_is_scripting
-from ._gradients import expand_like, gradient_forward_eager, supports_scripted_gradients
+from ._gradients import (
+    expand_like,
+    gradient_forward_eager,
+    scale_gradients,
+    supports_scripted_gradients,
+)
 
 
 def _no_scripted_gradients() -> str:
@@ -65,10 +70,7 @@ class _ReLU(torch.nn.ReLU):
         gradients: List[torch.Tensor],
     ) -> List[torch.Tensor]:
         derivative = (values > 0).to(values.dtype)
-        return [
-            expand_like(derivative.index_select(0, r), g) * g
-            for r, g in zip(rows, gradients)
-        ]
+        return scale_gradients(derivative, rows, gradients)
 
     def _supports_scripted_gradients(self) -> bool:
         return True
@@ -86,10 +88,7 @@ class _SiLU(torch.nn.SiLU):
     ) -> List[torch.Tensor]:
         sigmoid = torch.sigmoid(values)
         derivative = sigmoid * (1.0 + values * (1.0 - sigmoid))
-        return [
-            expand_like(derivative.index_select(0, r), g) * g
-            for r, g in zip(rows, gradients)
-        ]
+        return scale_gradients(derivative, rows, gradients)
 
     def _supports_scripted_gradients(self) -> bool:
         return True
@@ -106,10 +105,7 @@ class _Tanh(torch.nn.Tanh):
         gradients: List[torch.Tensor],
     ) -> List[torch.Tensor]:
         derivative = 1.0 - torch.tanh(values) ** 2
-        return [
-            expand_like(derivative.index_select(0, r), g) * g
-            for r, g in zip(rows, gradients)
-        ]
+        return scale_gradients(derivative, rows, gradients)
 
     def _supports_scripted_gradients(self) -> bool:
         return True
