@@ -143,6 +143,37 @@ def _write(new: Tensor, rows: Tensor, columns: Tensor, values: Tensor):
     new3.index_put_(indices, values3)
 
 
+def _scatter_group(
+    new_values: Tensor,
+    blocks: List[TensorBlock],
+    group: List[int],
+    sample_mapping: Tensor,
+    property_mapping: Tensor,
+) -> Tuple[List[Tensor], List[Tensor]]:
+    """Write the values of the ``blocks`` in ``group`` into ``new_values``, at the
+    rows given by ``sample_mapping`` and columns given by ``property_mapping`` (the
+    concatenation over the group of each block's sample / property positions).
+    Returns each block's slice of the two mappings."""
+    sample_mappings: List[Tensor] = []
+    property_mappings: List[Tensor] = []
+    sample_offset = 0
+    property_offset = 0
+    for index in group:
+        block = blocks[index]
+        n_samples = block.values.shape[0]
+        n_properties = block.values.shape[-1]
+        block_samples = sample_mapping[sample_offset : sample_offset + n_samples]
+        block_properties = property_mapping[
+            property_offset : property_offset + n_properties
+        ]
+        _write(new_values, block_samples, block_properties, block.values)
+        sample_mappings.append(block_samples)
+        property_mappings.append(block_properties)
+        sample_offset += n_samples
+        property_offset += n_properties
+    return sample_mappings, property_mappings
+
+
 def _gradient_blocks(
     blocks: List[TensorBlock],
     sample_mappings: List[Tensor],
@@ -247,23 +278,9 @@ def keys_to_samples(
         shape = [unique.shape[0]] + first.shape[1:-1] + [n_properties]
         new_values = _full(shape, fill_value, first.dtype, first.device)
 
-        sample_mappings: List[Tensor] = []
-        property_mappings: List[Tensor] = []
-        sample_offset = 0
-        property_offset = 0
-        for index in group:
-            block = blocks[index]
-            n_samples = block.values.shape[0]
-            n_block_properties = block.values.shape[-1]
-            block_samples = sample_mapping[sample_offset : sample_offset + n_samples]
-            block_properties = property_mapping[
-                property_offset : property_offset + n_block_properties
-            ]
-            _write(new_values, block_samples, block_properties, block.values)
-            sample_mappings.append(block_samples)
-            property_mappings.append(block_properties)
-            sample_offset += n_samples
-            property_offset += n_block_properties
+        sample_mappings, property_mappings = _scatter_group(
+            new_values, blocks, group, sample_mapping, property_mapping
+        )
 
         new_samples = Labels(first.samples.names + names, unique, True)
         new_block = TensorBlock(
@@ -372,23 +389,9 @@ def keys_to_properties(
         shape = [unique.shape[0]] + first.shape[1:-1] + [n_properties]
         new_values = _full(shape, fill_value, first.dtype, device)
 
-        sample_mappings: List[Tensor] = []
-        property_mappings: List[Tensor] = []
-        sample_offset = 0
-        property_offset = 0
-        for index in group:
-            block = blocks[index]
-            n_samples = block.values.shape[0]
-            n_block = block.values.shape[-1]
-            block_samples = sample_mapping[sample_offset : sample_offset + n_samples]
-            block_properties = property_mapping[
-                property_offset : property_offset + n_block
-            ]
-            _write(new_values, block_samples, block_properties, block.values)
-            sample_mappings.append(block_samples)
-            property_mappings.append(block_properties)
-            sample_offset += n_samples
-            property_offset += n_block
+        sample_mappings, property_mappings = _scatter_group(
+            new_values, blocks, group, sample_mapping, property_mapping
+        )
 
         new_samples = Labels(first.samples.names, unique, True)
         new_block = TensorBlock(
