@@ -31,6 +31,9 @@ nox.options.error_on_missing_interpreters = True
 TORCH = "torch==2.13.0"
 NUMPY = "numpy>=1.21"
 TEST_DEPS = ["pytest>=7", "hypothesis>=6.100", "array-api-strict>=2.0"]
+# the optional dependencies of `metatensor.torch.atomistic` (neighbor lists and
+# the ASE calculator)
+ATOMISTIC_DEPS = ["ase>=3.23", "vesin>=0.3"]
 
 # our distributions, from the bottom layer up
 PACKAGES = {
@@ -150,7 +153,7 @@ def tests_torch(session: nox.Session) -> None:
     a C++ program loading a saved model (compiled against the torch wheel's
     libtorch when a C++ compiler is available, cached between runs)."""
     install_build_deps(session)
-    session.install(NUMPY, TORCH, "pytest>=7", "hypothesis>=6.100")
+    session.install(NUMPY, TORCH, "pytest>=7", "hypothesis>=6.100", *ATOMISTIC_DEPS)
     install_ours(
         session, "metatensor-core", "metatensor-operations", "metatensor-torch"
     )

@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from . import _export
+from . import _alias, _export
 from ._classes import Labels, LabelsEntry, TensorBlock, TensorMap  # noqa: I001
 from ._convert import from_core, to_core
 from ._io import (
@@ -61,8 +61,10 @@ HAS_METATENSOR_LEARN = importlib.util.find_spec("metatensor_learn") is not None
 if HAS_METATENSOR_OPERATIONS and HAS_METATENSOR_LEARN:
     from . import learn  # noqa: F401
 
-# make this module available as `metatensor.torch` as well
+# make this module available as `metatensor.torch` as well, and its submodules
+# (`metatensor.torch.atomistic`, ...) as `metatensor.torch.<name>`
 sys.modules.setdefault("metatensor.torch", sys.modules[__name__])
+_alias.install_alias_finder()
 
 __all__ = [
     "__version__",
