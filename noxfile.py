@@ -244,27 +244,40 @@ import metatensor.operations
 """
 
 
-def reference_python(session: nox.Session) -> str:
-    """Python of a virtual environment with the reference metatensor-core and
-    metatensor-operations (from the package index) and numpy, kept in nox's cache
-    folder between runs."""
+def cached_reference_env(
+    session: nox.Session, name: str, requirements: list, check: str
+) -> str:
+    """Python of a virtual environment called ``name`` in nox's cache folder, with
+    the pinned ``requirements`` (from the package index) and numpy. It is kept
+    between runs, and rebuilt when the ``check`` script (called with the
+    requirements as arguments) fails in it."""
     import subprocess
 
-    requirements = [REFERENCE, REFERENCE_OPERATIONS]
-    version = REFERENCE.split("==")[1]
-    venv = pathlib.Path(session.cache_dir).resolve() / f"reference-core-{version}"
+    venv = pathlib.Path(session.cache_dir).resolve() / name
     bin_dir = "Scripts" if os.name == "nt" else "bin"
     python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
     if python.exists():
-        check = subprocess.run([str(python), "-c", CHECK_REFERENCE, *requirements])
-        if check.returncode == 0:
+        if subprocess.run([str(python), "-c", check, *requirements]).returncode == 0:
             session.log(f"reusing the reference environment in {venv}")
             return str(python)
     session.run("python", "-m", "venv", "--clear", str(venv))
     pip = [str(python), "-m", "pip", "install"]
     session.run(*pip, *requirements, NUMPY, external=True)
-    session.run(str(python), "-c", CHECK_REFERENCE, *requirements, external=True)
+    session.run(str(python), "-c", check, *requirements, external=True)
     return str(python)
+
+
+def reference_python(session: nox.Session) -> str:
+    """Python of a virtual environment with the reference metatensor-core and
+    metatensor-operations (from the package index) and numpy, kept in nox's cache
+    folder between runs."""
+    version = REFERENCE.split("==")[1]
+    return cached_reference_env(
+        session,
+        f"reference-core-{version}",
+        [REFERENCE, REFERENCE_OPERATIONS],
+        CHECK_REFERENCE,
+    )
 
 
 @nox.session
@@ -286,20 +299,57 @@ def interop(session: nox.Session) -> None:
     )
 
 
+# the reference metatensor-learn for the learn benchmarks, in its own environment
+# (metatensor-learn 0.6.2 requires metatensor-operations >=0.5,<0.6 and
+# metatensor-core >=0.2.1,<0.3, and imports torch)
+REFERENCE_LEARN = [
+    "metatensor-learn==0.6.2",
+    REFERENCE_OPERATIONS,
+    REFERENCE,
+    TORCH,
+]
+
+CHECK_REFERENCE_LEARN = """
+import importlib.metadata, sys
+import metatensor.learn, torch
+for requirement in sys.argv[1:]:
+    name, expected = requirement.split("==")
+    version = importlib.metadata.version(name)
+    if version.split("+")[0] != expected:  # torch has a local "+cpu" part
+        sys.exit(f"found {name} {version}, expected {expected}")
+"""
+
+
+def reference_learn_python(session: nox.Session) -> str:
+    """Python of a virtual environment with the reference metatensor-learn (and
+    the operations and core it needs) and the pinned torch, kept in nox's cache
+    folder between runs."""
+    version = REFERENCE_LEARN[0].split("==")[1]
+    return cached_reference_env(
+        session, f"reference-learn-{version}", REFERENCE_LEARN, CHECK_REFERENCE_LEARN
+    )
+
+
 @nox.session(tags=["bench"])
 def bench(session: nox.Session) -> None:
-    """Benchmarks of the core and the operations, side by side with the reference
-    (metatensor-core 0.2.6, metatensor-operations 0.5.0). Extra arguments go to
-    benchmarks/compare.py (e.g. ``-- --quick``, ``-- --only ops_qm7``)."""
+    """Benchmarks of the core, the operations and the data tools of learn, side by
+    side with the reference (metatensor-core 0.2.6, metatensor-operations 0.5.0,
+    metatensor-learn 0.6.2). Extra arguments go to benchmarks/compare.py (e.g.
+    ``-- --quick``, ``-- --only ops_qm7,learn_collate``)."""
     install_build_deps(session)
-    session.install(NUMPY)
-    install_ours(session, "metatensor-core", "metatensor-operations")
+    session.install(NUMPY, TORCH)
+    install_ours(
+        session, "metatensor-core", "metatensor-operations", "metatensor-learn"
+    )
     reference = reference_python(session)
+    reference_learn = reference_learn_python(session)
     session.run(
         "python",
         "benchmarks/compare.py",
         "--reference-python",
         reference,
+        "--reference-learn-python",
+        reference_learn,
         *session.posargs,
     )
 
@@ -322,26 +372,10 @@ def reference_torch_python(session: nox.Session) -> str:
     """Python of a virtual environment with the reference metatensor-torch (from
     the package index, compiled) and the pinned torch, kept in nox's cache folder
     between runs."""
-    import subprocess
-
     version = REFERENCE_TORCH[0].split("==")[1]
-    venv = pathlib.Path(session.cache_dir).resolve() / f"reference-torch-{version}"
-    bin_dir = "Scripts" if os.name == "nt" else "bin"
-    python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
-    if python.exists():
-        check = subprocess.run(
-            [str(python), "-c", CHECK_REFERENCE_TORCH, *REFERENCE_TORCH]
-        )
-        if check.returncode == 0:
-            session.log(f"reusing the reference environment in {venv}")
-            return str(python)
-    session.run("python", "-m", "venv", "--clear", str(venv))
-    pip = [str(python), "-m", "pip", "install"]
-    session.run(*pip, *REFERENCE_TORCH, NUMPY, external=True)
-    session.run(
-        str(python), "-c", CHECK_REFERENCE_TORCH, *REFERENCE_TORCH, external=True
+    return cached_reference_env(
+        session, f"reference-torch-{version}", REFERENCE_TORCH, CHECK_REFERENCE_TORCH
     )
-    return str(python)
 
 
 @nox.session(name="bench-torch", tags=["bench"])

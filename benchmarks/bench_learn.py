@@ -31,6 +31,9 @@ Usage::
 
     python benchmarks/bench_learn.py --label ours > ours.json
     python benchmarks/bench_learn.py --label reference --quick
+
+``compare.py`` runs it under both implementations (groups ``learn_collate`` and
+``learn_loader``, with ``--reference-learn-python``), as ``nox -s bench`` does.
 """
 
 from __future__ import annotations
@@ -259,7 +262,8 @@ def implementation_info() -> Dict[str, Any]:
         "metatensor_core": version("metatensor-core"),
         "metatensor_operations": version("metatensor-operations"),
         "metatensor_learn": version("metatensor-learn"),
-        "module": os.path.dirname(metatensor.learn.__file__),
+        "module": os.path.dirname(metatensor.__file__),
+        "learn_module": os.path.dirname(metatensor.learn.__file__),
         "numpy": np.__version__,
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -1,6 +1,6 @@
-"""Run ``bench_core.py`` and ``bench_operations.py`` under this repository's
-metatensor-core/metatensor-operations and under the reference implementations, then
-print the side-by-side tables.
+"""Run ``bench_core.py``, ``bench_operations.py`` and ``bench_learn.py`` under this
+repository's metatensor-core/metatensor-operations/metatensor-learn and under the
+reference implementations, then print the side-by-side tables.
 
 Each implementation lives in its own Python environment; this script only starts
 them (``bench_core.py`` and ``bench_operations.py`` do the measuring) and compares
@@ -11,6 +11,10 @@ all rounds are pooled before taking the median, so that a change of the machine'
 load hits both sides alike::
 
     python benchmarks/compare.py --reference-python /path/to/reference-venv/bin/python
+
+The metatensor-learn groups (``learn_collate``, ``learn_loader``) need torch, and run
+on the reference side under ``--reference-learn-python`` (an environment with
+metatensor-learn 0.6.2 and torch); they are skipped when it is not given.
 
 ``--ours-python`` defaults to the Python running this script. ``--save DIR`` keeps
 the two JSON documents; ``--from-json OURS REFERENCE`` prints the table of earlier
@@ -35,13 +39,16 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = pathlib.Path(__file__).resolve().parent
 CORE_GROUPS = ["labels", "position", "set", "tensormap", "io", "keys_to"]
 OPERATIONS_GROUPS = ["ops_qm7", "ops_big", "ops_numpy", "ops_blocks"]
-GROUPS = CORE_GROUPS + OPERATIONS_GROUPS
+LEARN_GROUPS = ["learn_collate", "learn_loader"]
+GROUPS = CORE_GROUPS + OPERATIONS_GROUPS + LEARN_GROUPS
 
 
 def script(group: str) -> pathlib.Path:
     """The benchmark script measuring a group of cases."""
     if group in OPERATIONS_GROUPS:
         return HERE / "bench_operations.py"
+    if group in LEARN_GROUPS:
+        return HERE / "bench_learn.py"
     return HERE / "bench_core.py"
 
 
@@ -131,6 +138,19 @@ OPERATION_CASES: List[Tuple[str, str, str, Optional[float]]] = [
     ("join, 2 x one 64 MB block", "ops_large_join", "ops_large_join", None),
 ]
 
+# the same for metatensor-learn (bench_learn.py): collation of batches of small
+# per-system TensorMaps with positions gradients, as DataLoader does
+LEARN_CASES: List[Tuple[str, str, str, Optional[float]]] = [
+    ("collate 100 TensorMaps", "collate_100", "collate_100", 1.0),
+    ("collate 1,000 TensorMaps", "collate_1000", "collate_1000", 1.0),
+    ("collate 5,000 TensorMaps", "collate_5000", "collate_5000", 1.0),
+    ("collate 1,000, no gradients", "collate_nograd_1000", "collate_nograd_1000", 1.0),
+    ("collate 1,000, torch arrays", "collate_torch_1000", "collate_torch_1000", 1.0),
+    ("DataLoader epoch, 1,000 items", "loader_epoch_1000", "loader_epoch_1000", 1.0),
+]
+COLLATE_CASES = ["collate_100", "collate_1000", "collate_5000"]
+
+
 # an operation next to the bare numpy computation of the same arrays, in the same
 # process: (name shown, operation case, numpy case, target ratio operation / numpy)
 NUMPY_CASES: List[Tuple[str, str, str, Optional[float]]] = [
@@ -188,19 +208,24 @@ def merge(results: Optional[Dict[str, Any]], new: Dict[str, Any]) -> Dict[str, A
 
 def run_interleaved(
     ours_python: str,
-    reference_python: str,
+    reference_python: Optional[str],
     groups: List[str],
     rounds: int,
     extra: Dict[str, List[str]],
+    reference_learn_python: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """Run each group of cases under both implementations, one after the other
     (alternating which one goes first), so that a change of the machine's load
-    during the run affects both sides alike."""
+    during the run affects both sides alike. The learn groups run on the
+    reference side under ``reference_learn_python``."""
     ours = reference = None
     order = 0
     for _ in range(rounds):
         for group in groups:
-            runs = [("reference", reference_python), ("ours", ours_python)]
+            if group in LEARN_GROUPS:
+                runs = [("reference", reference_learn_python), ("ours", ours_python)]
+            else:
+                runs = [("reference", reference_python), ("ours", ours_python)]
             if order % 2 == 1:
                 runs.reverse()
             order += 1
@@ -375,11 +400,35 @@ def per_block(ours: Dict[str, Any], reference: Dict[str, Any]) -> str:
     return f"add with {blocks} tiny blocks, per block: " + ", ".join(parts)
 
 
+def collate_scaling(results: Dict[str, Any]) -> str:
+    """Time per TensorMap of the collation cases (constant for a linear join),
+    and the ratio between the largest and the smallest batch."""
+    sizes = results.get("config", {}).get("collate_sizes")
+    if not sizes:
+        return ""
+    per_item = []
+    for case, size in zip(COLLATE_CASES, sizes):
+        time = results["cases"].get(case, {}).get("median")
+        if time is None:
+            return ""
+        per_item.append((size, time / size * 1e6))
+    cells = ", ".join(f"{size}: {us:.1f} us" for size, us in per_item)
+    growth = per_item[-1][1] / per_item[0][1]
+    return (
+        f"{results['label']}: {cells} (x{growth:.2f} from {per_item[0][0]} to "
+        f"{per_item[-1][0]} TensorMaps)"
+    )
+
+
 def describe(results: Dict[str, Any]) -> str:
     info = results["info"]
     operations = ""
     if "metatensor_operations" in info:
         operations = f", metatensor-operations {info['metatensor_operations']}"
+    if "metatensor_learn" in info:
+        operations += (
+            f", metatensor-learn {info['metatensor_learn']}, torch {info['torch']}"
+        )
     text = (
         f"{results['label']}: metatensor-core {info['metatensor_core']} "
         f"({info['module']}){operations}, numpy {info['numpy']}, "
@@ -395,6 +444,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument(
         "--reference-python",
         help="Python with metatensor-core 0.2.6 and metatensor-operations 0.5.0",
+    )
+    parser.add_argument(
+        "--reference-learn-python",
+        help="Python with metatensor-learn 0.6.2 and torch, for the learn groups",
     )
     parser.add_argument("--ours-python", default=sys.executable)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
@@ -416,22 +469,40 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.loads(pathlib.Path(p).read_text()) for p in args.from_json
         )
     else:
-        if args.reference_python is None:
-            parser.error("--reference-python is required (or use --from-json)")
         data = HERE.parent / "tests" / "data"
         extra = {
             "bench_core.py": ["--data", str(data / "qm7-spherical-expansion.mts")],
             "bench_operations.py": ["--data-dir", str(data)],
+            "bench_learn.py": [],
         }
         if args.quick:
             for arguments in extra.values():
                 arguments.append("--quick")
-        groups = [g for g in args.only.split(",") if g] or GROUPS
+        groups = [g for g in args.only.split(",") if g]
+        if not groups:
+            groups = list(GROUPS)
+            if args.reference_learn_python is None:
+                print(
+                    "no --reference-learn-python: skipping the metatensor-learn groups",
+                    file=sys.stderr,
+                )
+                groups = [g for g in groups if g not in LEARN_GROUPS]
         for group in groups:
             if group not in GROUPS:
                 parser.error(f"unknown group {group!r}, expected one of {GROUPS}")
+        if args.reference_python is None and any(g not in LEARN_GROUPS for g in groups):
+            parser.error("--reference-python is required (or use --from-json)")
+        if args.reference_learn_python is None and any(
+            g in LEARN_GROUPS for g in groups
+        ):
+            parser.error("--reference-learn-python is required for the learn groups")
         ours, reference = run_interleaved(
-            args.ours_python, args.reference_python, groups, args.rounds, extra
+            args.ours_python,
+            args.reference_python,
+            groups,
+            args.rounds,
+            extra,
+            args.reference_learn_python,
         )
         if args.save:
             folder = pathlib.Path(args.save)
@@ -444,9 +515,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         ours, reference, OPERATION_CASES
     )
     numpy_text, numpy_missing, numpy_unmet = numpy_table(ours, reference)
-    missing += ops_missing + numpy_missing
-    unmet += ops_unmet + numpy_unmet
-    different += ops_different
+    learn_text, learn_missing, learn_unmet, learn_different = table(
+        ours, reference, LEARN_CASES
+    )
+    missing += ops_missing + numpy_missing + learn_missing
+    unmet += ops_unmet + numpy_unmet + learn_unmet
+    different += ops_different + learn_different
 
     info = ours["info"]
     print()
@@ -462,15 +536,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     if (
         config.get("labels_rows", 1_000_000) != 1_000_000
         or config.get("big_megabytes", 100) != 100
+        or config.get("loader_size", 1000) != 1000
     ):
         print("small sizes (--quick): the case names give the sizes of a full run")
     for title, text in [
         ("core", core_text),
         ("operations", ops_text),
         ("operations next to bare numpy (same process, same arrays)", numpy_text),
+        ("metatensor-learn", learn_text),
     ]:
         if text:
             print(f"\n{title}:\n\n{text}")
+    scaling = [collate_scaling(results) for results in (ours, reference)]
+    if all(scaling):
+        print("\ncollation time per TensorMap:")
+        for line in scaling:
+            print(f"    {line}")
     blocks = per_block(ours, reference)
     if blocks:
         print(f"\n{blocks}")

@@ -15,6 +15,12 @@ from typing import Any
 from metatensor import Labels, LabelsEntry, TensorBlock, TensorMap
 
 
+# the classes of this backend are the core ones (with numpy metadata), the torch
+# flavour of the learn modules (``metatensor.torch.learn``) uses another backend
+# without this attribute
+CORE_CLASSES = True
+
+
 def torch_jit_is_scripting() -> bool:
     """Are we running inside TorchScript? Never the case with core classes."""
     return False

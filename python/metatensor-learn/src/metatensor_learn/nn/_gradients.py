@@ -66,13 +66,18 @@ def _generic_jvp(
     count = int(math.prod(extra))
     tangent = gradient.reshape([n * count] + list(values.shape[1:]))
     primal = values.repeat_interleave(count, dim=0) if count != 1 else values.clone()
-    with warnings.catch_warnings():
-        # torch.func scripts some helpers on first use, which warns about the
-        # deprecation of TorchScript in recent torch versions
-        warnings.filterwarnings(
-            "ignore", message=".*torch.jit.*", category=DeprecationWarning
-        )
+    if torch.compiler.is_compiling():
+        # dynamo traces torch.func transforms, but not changes of the
+        # warning filters
         _, output = torch.func.jvp(module, (primal,), (tangent,))
+    else:
+        with warnings.catch_warnings():
+            # torch.func scripts some helpers on first use, which warns about
+            # the deprecation of TorchScript in recent torch versions
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.*", category=DeprecationWarning
+            )
+            _, output = torch.func.jvp(module, (primal,), (tangent,))
     return output.reshape([n] + extra + list(output.shape[1:]))
 
 

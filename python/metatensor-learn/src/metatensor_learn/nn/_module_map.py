@@ -56,6 +56,15 @@ class ModuleMap(Module):
     corresponding sample (so a linear layer applies its weights but not its bias
     to gradients, and an activation multiplies them by its derivative).
 
+    Models built from this class (and from all the layers of this module) can
+    be compiled with ``torch.jit.script`` (the ``metatensor.torch.learn``
+    flavour) and with ``torch.compile(model, fullgraph=True)`` (both flavours).
+    The values of the keys are data for ``torch.compile``, and the compiled code
+    can not use them to pick the module of each block: it expects the keys of
+    the input to be ``in_keys`` in the same order, and checks it when running
+    (a ``RuntimeError`` otherwise). Maps with a subset of ``in_keys`` need a
+    graph break (they work without ``fullgraph=True``).
+
     :param in_keys: keys of the blocks the modules apply to
     :param modules: one module per entry of ``in_keys``, each taking and
         returning a single tensor
@@ -85,6 +94,12 @@ class ModuleMap(Module):
                     "[len(out_properties) != len(in_keys)]"
                 )
         out_properties = _check_out_properties(out_properties, len(in_keys))
+        if out_properties is None:
+            # the Labels classes cache the names they validated, and
+            # torch.compile guards on this cache: validate the name of the
+            # default properties now, not in the first compiled call (which
+            # would make the second call compile again)
+            Labels.range("_", 1)
 
         self.module_list = torch.nn.ModuleList(modules)
         self.register_buffer("_in_keys", in_keys)
@@ -128,10 +143,10 @@ class ModuleMap(Module):
         :return: a map with the same keys, samples and components as ``tensor``
         """
         if torch_jit_is_scripting():
-            inputs = _prepare_blocks(self._in_keys, tensor)
+            positions = _block_positions(self._in_keys, tensor.keys)
         else:
-            inputs = _prepare_blocks_eager(self._in_keys, tensor)
-        positions, values, rows, gradients = inputs
+            positions = _block_positions_eager(self._in_keys, tensor.keys)
+        values, rows, gradients = _prepare_blocks(tensor)
 
         new_values: List[torch.Tensor] = []
         new_gradients: List[List[torch.Tensor]] = []
@@ -148,14 +163,9 @@ class ModuleMap(Module):
             new_values.append(module.forward(values[i]))
             new_gradients.append(block_gradients)
 
-        if torch_jit_is_scripting():
-            return _assemble(
-                tensor, positions, new_values, new_gradients, self._out_properties
-            )
-        else:
-            return _assemble_eager(
-                tensor, positions, new_values, new_gradients, self._out_properties
-            )
+        return _assemble(
+            tensor, positions, new_values, new_gradients, self._out_properties
+        )
 
     def _gradient_forward(
         self,
@@ -189,24 +199,27 @@ class ModuleMap(Module):
         return "\n".join(lines)
 
 
-def _prepare_blocks(
-    in_keys: Labels, tensor: TensorMap
-) -> Tuple[
-    List[int], List[torch.Tensor], List[List[torch.Tensor]], List[List[torch.Tensor]]
-]:
-    """For each block of ``tensor``: the position of its key in ``in_keys``, its
-    values, and for each gradient the rows of the values (``sample`` column) and
-    the gradient values."""
-    keys = tensor.keys
+def _block_positions(in_keys: Labels, keys: Labels) -> List[int]:
+    """The position in ``in_keys`` of each entry of ``keys``."""
     positions: List[int] = []
-    values: List[torch.Tensor] = []
-    rows: List[List[torch.Tensor]] = []
-    gradients: List[List[torch.Tensor]] = []
     for i in range(len(keys)):
         key = keys.entry(i)
         position = in_keys.position(key)
         if position is None:
             raise KeyError("key " + str(key) + " not found in modules.")
+        positions.append(position)
+    return positions
+
+
+def _prepare_blocks(
+    tensor: TensorMap,
+) -> Tuple[List[torch.Tensor], List[List[torch.Tensor]], List[List[torch.Tensor]]]:
+    """For each block of ``tensor``: its values, and for each gradient the rows
+    of the values (``sample`` column) and the gradient values."""
+    values: List[torch.Tensor] = []
+    rows: List[List[torch.Tensor]] = []
+    gradients: List[List[torch.Tensor]] = []
+    for i in range(len(tensor.keys)):
         block = tensor.block_by_id(i)
         block_values = block.values
 
@@ -222,11 +235,10 @@ def _prepare_blocks(
             block_rows.append(index_tensor(samples, block_values))
             block_gradients.append(gradient.values)
 
-        positions.append(position)
         values.append(block_values)
         rows.append(block_rows)
         gradients.append(block_gradients)
-    return positions, values, rows, gradients
+    return values, rows, gradients
 
 
 def _assemble(
@@ -260,25 +272,118 @@ def _assemble(
         parameters = block.gradients_list()
         for j in range(len(parameters)):
             gradient = block.gradient(parameters[j])
-            new_block.add_gradient(
-                parameters[j],
-                TensorBlock(
-                    values=gradients[i][j],
-                    samples=gradient.samples,
-                    components=gradient.components,
-                    properties=properties,
-                ),
+            new_gradient = TensorBlock(
+                values=gradients[i][j],
+                samples=gradient.samples,
+                components=gradient.components,
+                properties=properties,
             )
+            if torch_jit_is_scripting():
+                new_block.add_gradient(parameters[j], new_gradient)
+            else:
+                _add_gradient_eager(new_block, parameters[j], new_gradient)
         blocks.append(new_block)
-    return TensorMap(tensor.keys, blocks)
+
+    if torch_jit_is_scripting():
+        return TensorMap(tensor.keys, blocks)
+    else:
+        return _new_tensor_map_eager(tensor.keys, blocks)
 
 
-if getattr(_backend, "METADATA_TRACEABLE", False):
-    _prepare_blocks_eager = _prepare_blocks
-    _assemble_eager = _assemble
-else:
-    # metadata operations of the core classes use numpy, which torch.compile
-    # can not trace: keep them out of compiled graphs (only the modules are
-    # compiled)
-    _prepare_blocks_eager = torch.compiler.disable(_prepare_blocks)
-    _assemble_eager = torch.compiler.disable(_assemble)
+# ----------------------------------------------------------------------------- #
+# Python-only helpers (never compiled by TorchScript), handling torch.compile   #
+# ----------------------------------------------------------------------------- #
+#
+# Under `torch.compile`, the values of Labels are traced like tensors (the
+# numpy arrays of the core classes too: dynamo translates numpy code to torch
+# code), so nothing may depend on them: dynamo can not guard on data, and
+# `fullgraph=True` forbids the graph breaks that reading them would need.
+# Only the number of blocks, the Labels names, and array shapes/dtypes are
+# static information.
+
+
+def _block_positions_eager(in_keys: Labels, keys: Labels) -> List[int]:
+    if torch.compiler.is_compiling():
+        return _block_positions_compiled(in_keys, keys)
+    return _block_positions(in_keys, keys)
+
+
+def _block_positions_compiled(in_keys: Labels, keys: Labels) -> List[int]:
+    """Resolve the module of each block from static information: when the input
+    has as many keys as ``in_keys`` with the same names, block ``i`` goes
+    through module ``i``, and the graph checks (without reading the data at
+    trace time) that the keys are ``in_keys`` in the same order."""
+    count = len(keys)
+    if count == len(in_keys) and list(keys.names) == list(in_keys.names):
+        actual = torch.as_tensor(keys.values)
+        expected = torch.as_tensor(in_keys.values).to(actual.device)
+        torch._assert_async(
+            torch.all(actual == expected),
+            "under torch.compile, the keys of the TensorMap given to ModuleMap "
+            "must be the ModuleMap in_keys, in the same order",
+        )
+        return list(range(count))
+    return _block_positions_graph_break(in_keys, keys)
+
+
+_block_positions_graph_break = torch.compiler.disable(
+    _block_positions,
+    reason=(
+        "ModuleMap: the TensorMap keys are not the in_keys of the module (not the "
+        "same number of keys or not the same names), matching blocks to modules "
+        "needs the values of the keys"
+    ),
+)
+
+
+def _add_gradient_eager(block: TensorBlock, parameter: str, gradient: TensorBlock):
+    if _CORE_CLASSES and torch.compiler.is_compiling():
+        # `add_gradient` of the core classes checks the values of the gradient
+        # samples (data-dependent). The samples and components come from a valid
+        # input gradient, `TensorBlock()` checked the shapes: only check what
+        # `add_gradient` adds, from static information.
+        if gradient.values.dtype != block.values.dtype:
+            raise ValueError(
+                "the gradient values have dtype "
+                f"{gradient.values.dtype} but the block values have dtype "
+                f"{block.values.dtype}"
+            )
+        if gradient.values.device != block.values.device:
+            raise ValueError(
+                f"the gradient values are on device {gradient.values.device} but "
+                f"the block values are on device {block.values.device}"
+            )
+        block._add_gradient_unchecked(parameter, gradient)
+    else:
+        block.add_gradient(parameter, gradient)
+
+
+def _new_tensor_map_eager(keys: Labels, blocks: List[TensorBlock]) -> TensorMap:
+    if _CORE_CLASSES and torch.compiler.is_compiling():
+        # dynamo can not trace all the checks of the core `TensorMap()`. The
+        # keys, samples, components and gradients come from a valid input map:
+        # check the rest, from static information.
+        if len(blocks) != 0:
+            first = blocks[0]
+            for block in blocks[1:]:
+                if block.properties.names != first.properties.names:
+                    raise ValueError(
+                        "all output blocks must have the same property names, got "
+                        f"{block.properties.names} and {first.properties.names}"
+                    )
+                if block.values.dtype != first.values.dtype:
+                    raise ValueError(
+                        "all output blocks must have the same dtype, got "
+                        f"{block.values.dtype} and {first.values.dtype}"
+                    )
+                if block.values.device != first.values.device:
+                    raise ValueError(
+                        "all output blocks must be on the same device, got "
+                        f"{block.values.device} and {first.values.device}"
+                    )
+        return TensorMap._unchecked(keys, blocks)
+    return TensorMap(keys, blocks)
+
+
+# the core classes (numpy metadata) and not the ones of metatensor.torch
+_CORE_CLASSES = getattr(_backend, "CORE_CLASSES", False)
