@@ -20,6 +20,7 @@ nox.options.sessions = [
     "tests-operations-torch",
     "tests-torch",
     "tests-learn",
+    "demo-quick",
     "docs",
     "interop",
 ]
@@ -105,6 +106,10 @@ def tests_core(session: nox.Session) -> None:
     install_ours(session, "metatensor-core")
     session.run("python", "-c", NO_TORCH_CHECK)
     session.run(*pytest_args(session, "python/metatensor-core/tests", "tests/core"))
+    # the exchange-format example runs with numpy alone
+    session.run(
+        "python", "examples/exchange_format.py", "--output", session.create_tmp()
+    )
 
 
 @nox.session(name="tests-core-torch")
@@ -189,7 +194,7 @@ def tests_learn(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation with sphinx, warnings are errors."""
     install_build_deps(session)
-    session.install(NUMPY, TORCH, "-r", "docs/requirements.txt")
+    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS, "-r", "docs/requirements.txt")
     install_ours(
         session,
         "metatensor-core",
@@ -211,14 +216,39 @@ def docs(session: nox.Session) -> None:
     )
 
 
+DEMO_DEPS = [NUMPY, TORCH, "matplotlib", "tqdm", *ATOMISTIC_DEPS]
+DEMO_PACKAGES = [
+    "metatensor-core",
+    "metatensor-operations",
+    "metatensor-learn",
+    "metatensor-torch",
+]
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main example: load a reference file, inspect it, transform it, save it."""
+    """The main example (examples/demo): EMT reference data, a descriptor with
+    gradients saved as .mts, a model trained with metatensor-learn, exported with
+    AtomisticModel and run in NVE molecular dynamics with the ASE calculator.
+    Outputs (tables and plots) go to ``examples/output/demo`` or
+    ``$METATENSOR_DEMO_OUTPUT``; ``nox -s demo -- --quick`` runs the short
+    version."""
     install_build_deps(session)
-    session.install(NUMPY)
-    install_ours(session, "metatensor-core")
-    output = os.environ.get("METATENSOR_DEMO_OUTPUT", str(ROOT / "examples" / "output"))
-    session.run("python", "examples/exchange_format.py", "--output", output)
+    session.install(*DEMO_DEPS)
+    install_ours(session, *DEMO_PACKAGES)
+    output = os.environ.get(
+        "METATENSOR_DEMO_OUTPUT", str(ROOT / "examples" / "output" / "demo")
+    )
+    session.run("python", "examples/demo/demo.py", "--output", output, *session.posargs)
+
+
+@nox.session(name="demo-quick")
+def demo_quick(session: nox.Session) -> None:
+    """The shortened version of the demo, with checks of its outputs (CI)."""
+    install_build_deps(session)
+    session.install(*DEMO_DEPS, "pytest>=7")
+    install_ours(session, *DEMO_PACKAGES)
+    session.run(*pytest_args(session, "tests/demo"))
 
 
 # the reference implementation, for the interop check and the benchmarks. It lives in
@@ -396,3 +426,17 @@ def bench_torch(session: nox.Session) -> None:
         reference,
         *session.posargs,
     )
+
+
+@nox.session(name="bench-atomistic", tags=["bench"])
+def bench_atomistic(session: nox.Session) -> None:
+    """Benchmark of the atomistic stack: one energy + forces evaluation of a
+    1,000-atom periodic cell through the bare module, AtomisticModel and the ASE
+    calculator, and the neighbor-list step. Extra arguments go to
+    benchmarks/bench_atomistic.py."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS)
+    install_ours(
+        session, "metatensor-core", "metatensor-operations", "metatensor-torch"
+    )
+    session.run("python", "benchmarks/bench_atomistic.py", *session.posargs)

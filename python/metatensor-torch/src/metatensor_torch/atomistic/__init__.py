@@ -22,12 +22,8 @@ from ._quantities import (
     pick_output,
     unit_dimension_for_quantity,
 )
-from ._outputs import (
-    ModelCapabilities,
-    ModelEvaluationOptions,
-    ModelMetadata,
-    ModelOutput,
-)
+from ._outputs import ModelCapabilities, ModelEvaluationOptions, ModelOutput
+from ._metadata import ModelMetadata
 from ._system import NeighborListOptions, System
 from ._neighbors import (
     add_neighbor_lists,

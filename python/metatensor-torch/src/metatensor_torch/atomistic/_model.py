@@ -44,6 +44,7 @@ from .._labels import Labels
 from .._module import Module
 from .._tensor import TensorMap
 from .._utils import dtype_name
+from ._metadata import ModelMetadata
 from ._model_files import (
     check_atomistic_model,
     extra_files,
@@ -64,12 +65,7 @@ from ._model_setup import (
     uses_foreign_classes,
     warn_deprecated,
 )
-from ._outputs import (
-    ModelCapabilities,
-    ModelEvaluationOptions,
-    ModelMetadata,
-    ModelOutput,
-)
+from ._outputs import ModelCapabilities, ModelEvaluationOptions, ModelOutput
 from ._quantities import check_quantities
 from ._system import NeighborListOptions, System
 from ._units import _unit_conversion_factor

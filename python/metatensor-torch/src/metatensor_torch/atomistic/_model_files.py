@@ -33,7 +33,7 @@ from typing import Dict, Optional, Union
 import torch
 
 from .._version import __version__
-from ._outputs import ModelMetadata
+from ._metadata import ModelMetadata
 
 
 PathLike = Union[str, os.PathLike]
