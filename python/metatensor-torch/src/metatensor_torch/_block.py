@@ -1,27 +1,30 @@
 """TorchScript-compatible :py:class:`TensorBlock`.
 
 TorchScript classes can not contain themselves, so the gradients of a block
-(and gradients of gradients) are stored in a flat dictionary of
-:py:class:`_GradientData`, keyed by the *gradient path*: ``"positions"`` for
+(and gradients of gradients) are stored in a flat list of
+:py:class:`_GradientData`, each with its *gradient path*: ``"positions"`` for
 the gradient with respect to ``positions``, ``"positions/cell"`` for the
-gradient of this gradient with respect to ``cell``, ... Gradient blocks returned
-by :py:meth:`TensorBlock.gradient` are views sharing this dictionary.
+gradient of this gradient with respect to ``cell``, ... Parents always come
+before their children in this list. Gradient blocks returned by
+:py:meth:`TensorBlock.gradient` are views sharing this list.
 
-The layout is kept flat (no dictionaries for the block's own data), since every
-object and container is converted attribute by attribute when crossing the
-Python/TorchScript boundary.
+The layout is kept small, since every object, list and dictionary is converted
+attribute by attribute when crossing the Python/TorchScript boundary: a block
+without gradients holds no gradient object (only an empty list), and there is
+no dictionary (converting a Python ``dict`` costs ~3 µs, ten times more than a
+``list``).
 
-Model-file ABI (do not change): ``__torch__.metatensor_torch._block._GradientData``
-with attributes ``values: Tensor``, ``samples: Labels``, ``components:
-List[Labels]`` and ``parameters: List[str]``;
+Model-file ABI: ``__torch__.metatensor_torch._block._GradientData`` with
+attributes ``path: str``, ``values: Tensor``, ``samples: Labels``,
+``components: List[Labels]`` and ``parameters: List[str]``;
 ``__torch__.metatensor_torch._block.TensorBlock`` with attributes ``_values:
 Tensor``, ``_samples: Labels``, ``_components: List[Labels]``, ``_properties:
-Labels``, ``_parameters: List[str]``, ``_gradients: Dict[str, _GradientData]``,
+Labels``, ``_parameters: List[str]``, ``_gradients: List[_GradientData]``,
 ``_path: str`` and ``_is_view: bool``.
 """
 
 import warnings
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -144,18 +147,24 @@ def _join_path(path: str, parameter: str) -> str:
     return path + "/" + parameter
 
 
-def _descendants(
-    gradients: Dict[str, "_GradientData"], path: str, parameters: List[str]
-) -> List[str]:
-    """All gradient paths below ``path`` (excluded), parents first."""
-    result = [_join_path(path, p) for p in parameters]
-    i = 0
-    while i < len(result):
-        current = result[i]
-        for parameter in gradients[current].parameters:
-            result.append(_join_path(current, parameter))
-        i += 1
+def _descendants(gradients: List["_GradientData"], root: str) -> List["_GradientData"]:
+    """All gradients below the gradient path ``root`` (excluded; ``""`` for the
+    block itself), parents first."""
+    if root == "":
+        return [g for g in gradients]
+    prefix = root + "/"
+    result: List[_GradientData] = []
+    for data in gradients:
+        if data.path.startswith(prefix):
+            result.append(data)
     return result
+
+
+def _find_gradient(gradients: List["_GradientData"], path: str) -> "_GradientData":
+    for data in gradients:
+        if data.path == path:
+            return data
+    raise ValueError("internal error: missing gradient '" + path + "'")
 
 
 def _relative(path: str, root: str) -> str:
@@ -165,16 +174,18 @@ def _relative(path: str, root: str) -> str:
 
 
 class _GradientData:
-    """Storage for one gradient (of any order) of a block. The properties are
-    the ones of the block."""
+    """Storage for one gradient (of any order) of a block, with its gradient
+    ``path``. The properties are the ones of the block."""
 
     def __init__(
         self,
+        path: str,
         values: Tensor,
         samples: Labels,
         components: List[Labels],
         parameters: List[str],
     ):
+        self.path = path
         self.values = values
         self.samples = samples
         self.components = components
@@ -213,13 +224,14 @@ class TensorBlock:
         self._samples = samples
         self._components = components
         self._properties = properties
-        # the containers are built from runtime data: empty literals can be
-        # turned into constants shared by all instances by the TorchScript
-        # optimizer when `__init__` is called directly (e.g. from C++)
-        self._parameters: List[str] = samples.names[:0]
-        gradients: Dict[str, _GradientData] = {
-            "": _GradientData(values, samples, components, self._parameters)
-        }
+        # a bare empty literal would be turned into one constant list shared
+        # by all instances by TorchScript's constant propagation when
+        # `__init__` runs on its own (e.g. called from C++): the `clear()`
+        # (a mutation) prevents this
+        parameters: List[str] = []
+        parameters.clear()
+        self._parameters = parameters
+        gradients: List[_GradientData] = []
         gradients.clear()
         self._gradients = gradients
         self._path = ""
@@ -301,7 +313,7 @@ class TensorBlock:
                 + "' in this block"
             )
         path = _join_path(self._path, parameter)
-        data = self._gradients[path]
+        data = _find_gradient(self._gradients, path)
         view = TensorBlock(data.values, data.samples, data.components, self._properties)
         view._parameters = data.parameters
         view._gradients = self._gradients
@@ -390,17 +402,20 @@ class TensorBlock:
                     + "')"
                 )
 
-        self._gradients[parameter] = _GradientData(
-            gradient_values,
-            samples,
-            gradient_components,
-            [p for p in gradient._parameters],
+        self._gradients.append(
+            _GradientData(
+                parameter,
+                gradient_values,
+                samples,
+                gradient_components,
+                [p for p in gradient._parameters],
+            )
         )
         root = gradient._path
-        for path in _descendants(gradient._gradients, root, gradient._parameters):
-            data = gradient._gradients[path]
-            self._gradients[_join_path(parameter, _relative(path, root))] = (
+        for data in _descendants(gradient._gradients, root):
+            self._gradients.append(
                 _GradientData(
+                    _join_path(parameter, _relative(data.path, root)),
                     data.values,
                     data.samples,
                     data.components,
@@ -435,8 +450,7 @@ class TensorBlock:
         result = TensorBlock(values, samples, components, properties)
 
         root = self._path
-        for path in _descendants(self._gradients, root, self._parameters):
-            data = self._gradients[path]
+        for data in _descendants(self._gradients, root):
             values = data.values
             samples = data.samples
             components = data.components
@@ -449,8 +463,14 @@ class TensorBlock:
             if device is not None:
                 samples = samples.to(device, non_blocking)
                 components = [c.to(device, non_blocking) for c in components]
-            result._gradients[_relative(path, root)] = _GradientData(
-                values, samples, components, [p for p in data.parameters]
+            result._gradients.append(
+                _GradientData(
+                    _relative(data.path, root),
+                    values,
+                    samples,
+                    components,
+                    [p for p in data.parameters],
+                )
             )
         for parameter in self._parameters:
             result._parameters.append(parameter)
@@ -544,7 +564,7 @@ class TensorBlock:
             text += "\n\n    gradients:"
             for parameter in parameters:
                 path = _join_path(self._path, parameter)
-                shape = self._gradients[path].values.shape
+                shape = _find_gradient(self._gradients, path).values.shape
                 text += (
                     "\n        "
                     + parameter

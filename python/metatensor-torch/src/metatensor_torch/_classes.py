@@ -5,21 +5,30 @@ The classes are compiled explicitly here, *before* adding Python-only methods
 type, so it never sees these additions.
 
 Model-file ABI: TorchScript archives refer to the classes by their qualified
-name and store their attributes by position. These must never change (a new
-layout needs a new module path):
+name and store their attributes by position. These must not change once
+released (a new layout needs a new module path):
 
 * ``__torch__.metatensor_torch._labels.LabelsEntry``: ``_names: List[str]``,
   ``_values: Tensor``;
 * ``__torch__.metatensor_torch._labels.Labels``: ``_names: List[str]``,
   ``_values: Tensor`` (2-D int32);
-* ``__torch__.metatensor_torch._block._GradientData``: ``values: Tensor``,
-  ``samples: Labels``, ``components: List[Labels]``, ``parameters: List[str]``;
+* ``__torch__.metatensor_torch._block._GradientData``: ``path: str``,
+  ``values: Tensor``, ``samples: Labels``, ``components: List[Labels]``,
+  ``parameters: List[str]``;
 * ``__torch__.metatensor_torch._block.TensorBlock``: ``_values: Tensor``,
   ``_samples: Labels``, ``_components: List[Labels]``, ``_properties: Labels``,
-  ``_parameters: List[str]``, ``_gradients: Dict[str, _GradientData]``,
+  ``_parameters: List[str]``, ``_gradients: List[_GradientData]``,
   ``_path: str``, ``_is_view: bool``;
 * ``__torch__.metatensor_torch._tensor.TensorMap``: ``_keys: Labels``,
-  ``_blocks: List[TensorBlock]``, ``_info: Dict[str, str]``.
+  ``_blocks: List[TensorBlock]``, ``_info_keys: List[str]``,
+  ``_info_values: List[str]``.
+
+The layout is chosen for the cost of crossing the Python/TorchScript boundary:
+calling scripted code with an eager object converts it attribute by attribute
+(about 0.35 µs per object and 0.15 µs per attribute going in, 1.7 µs per object
+coming out), and a Python ``dict`` costs ~3 µs to convert (a ``list`` 0.3 µs),
+so the classes hold no dictionary, and a block without gradients no gradient
+object.
 """
 
 import html

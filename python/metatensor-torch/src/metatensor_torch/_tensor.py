@@ -1,8 +1,10 @@
 """TorchScript-compatible :py:class:`TensorMap`.
 
-Model-file ABI (do not change): ``__torch__.metatensor_torch._tensor.TensorMap``
-with attributes ``_keys: Labels``, ``_blocks: List[TensorBlock]`` and
-``_info: Dict[str, str]``.
+Model-file ABI: ``__torch__.metatensor_torch._tensor.TensorMap`` with
+attributes ``_keys: Labels``, ``_blocks: List[TensorBlock]``, ``_info_keys:
+List[str]`` and ``_info_values: List[str]`` (the global metadata, as two
+parallel lists rather than a dictionary: converting a Python ``dict`` when
+crossing the Python/TorchScript boundary costs ten times more than a ``list``).
 """
 
 import warnings
@@ -26,9 +28,8 @@ def _gradient_structure(block: TensorBlock) -> List[str]:
     check that all blocks in a map have the same gradients."""
     result: List[str] = []
     root = block._path
-    for path in _descendants(block._gradients, root, block._parameters):
-        data = block._gradients[path]
-        description = _relative(path, root) + ":" + ",".join(data.samples.names)
+    for data in _descendants(block._gradients, root):
+        description = _relative(data.path, root) + ":" + ",".join(data.samples.names)
         for component in data.components:
             description += ":" + component.names[0]
         result.append(description)
@@ -147,10 +148,14 @@ class TensorMap:
             block._is_view = True
         self._keys = keys
         self._blocks = blocks
-        # built from runtime data, see `TensorBlock.__init__`
-        info: Dict[str, str] = {"": str(len(blocks))}
-        info.clear()
-        self._info = info
+        # `clear()` keeps TorchScript from sharing one constant list between
+        # instances, see `TensorBlock.__init__`
+        info_keys: List[str] = []
+        info_keys.clear()
+        self._info_keys = info_keys
+        info_values: List[str] = []
+        info_values.clear()
+        self._info_values = info_values
 
     # ------------------------------------------------------------------ #
     # accessors                                                            #
@@ -209,19 +214,25 @@ class TensorMap:
 
     def set_info(self, key: str, value: str):
         """Set the global metadata ``key`` to ``value``."""
-        self._info[key] = value
+        for i, existing in enumerate(self._info_keys):
+            if existing == key:
+                self._info_values[i] = value
+                return
+        self._info_keys.append(key)
+        self._info_values.append(value)
 
     def get_info(self, key: str) -> Optional[str]:
         """Get the global metadata ``key``, or ``None``."""
-        if key in self._info:
-            return self._info[key]
+        for i, existing in enumerate(self._info_keys):
+            if existing == key:
+                return self._info_values[i]
         return None
 
     def info(self) -> Dict[str, str]:
         """All global metadata of this map."""
         result: Dict[str, str] = {}
-        for key, value in self._info.items():
-            result[key] = value
+        for i, key in enumerate(self._info_keys):
+            result[key] = self._info_values[i]
         return result
 
     # ------------------------------------------------------------------ #
@@ -345,8 +356,9 @@ class TensorMap:
 
     def _with_info(self, keys: Labels, blocks: List[TensorBlock]) -> "TensorMap":
         result = TensorMap(keys, blocks)
-        for key, value in self._info.items():
-            result._info[key] = value
+        for i, key in enumerate(self._info_keys):
+            result._info_keys.append(key)
+            result._info_values.append(self._info_values[i])
         return result
 
     def keys_to_samples(

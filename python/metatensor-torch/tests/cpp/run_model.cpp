@@ -12,9 +12,12 @@
 // The output is one JSON document on stdout:
 //   {"output": <TensorMap>, "weight_grad": [...], "info": "...", "error": "..."}
 // where "weight_grad" is the gradient of the sum of all output values (block
-// values only) with respect to the model parameter named "weight", and "error"
+// values only) with respect to the model parameter named "weight", "error"
 // the message of the exception raised when creating Labels with duplicated
-// entries from C++.
+// entries from C++, and "shared" the number of containers (gradients of blocks,
+// info of TensorMaps) found shared between instances created by `__init__`
+// (must be 0: TorchScript's optimizer could turn empty list literals in
+// `__init__` into constants).
 
 #include <torch/script.h>
 
@@ -239,6 +242,39 @@ std::string json_tensor_map(const c10::IValue& tensor) {
     return output.str();
 }
 
+/// Create many blocks and maps from C++, modify the first ones, and count how
+/// many of the others see the modification
+int64_t count_shared_containers(const Classes& classes) {
+    auto values = torch::zeros({2, 1}, torch::kFloat64);
+    auto samples = classes.labels({"s"}, int_tensor({{0}, {1}}));
+    auto gradient_samples = classes.labels({"sample"}, int_tensor({{0}, {1}}));
+    auto properties = classes.labels({"p"}, int_tensor({{0}}));
+
+    int64_t shared = 0;
+    auto blocks = std::vector<torch::jit::Object>();
+    for (int i = 0; i < 8; i++) {
+        auto block = classes.block(values, samples, {}, properties);
+        blocks.emplace_back(block.toObject());
+    }
+    auto gradient = classes.block(values, gradient_samples, {}, properties);
+    blocks[0].run_method("add_gradient", "g", gradient);
+    for (size_t i = 1; i < blocks.size(); i++) {
+        shared += blocks[i].run_method("gradients_list").toList().size() != 0;
+    }
+
+    auto keys = classes.labels({"k"}, int_tensor({{0}}));
+    auto maps = std::vector<torch::jit::Object>();
+    for (int i = 0; i < 8; i++) {
+        auto block = classes.block(values, samples, {}, properties);
+        maps.emplace_back(classes.tensor_map(keys, {block}).toObject());
+    }
+    maps[0].run_method("set_info", "name", "first");
+    for (size_t i = 1; i < maps.size(); i++) {
+        shared += !maps[i].run_method("get_info", "name").isNone();
+    }
+    return shared;
+}
+
 } // namespace
 
 int main(int argc, char* argv[]) {
@@ -291,7 +327,8 @@ int main(int argc, char* argv[]) {
         std::cout << "{\"output\": " << json_tensor_map(output);
         std::cout << ", \"weight_grad\": " << json_tensor(weight.grad());
         std::cout << ", \"info\": " << info_json;
-        std::cout << ", \"error\": " << json_string(error) << "}" << std::endl;
+        std::cout << ", \"error\": " << json_string(error);
+        std::cout << ", \"shared\": " << count_shared_containers(classes) << "}" << std::endl;
     } catch (const std::exception& e) {
         std::cerr << "error: " << e.what() << std::endl;
         return 1;

@@ -287,3 +287,6 @@ def test_load_and_run_from_cpp(tmp_path):
 
     # exceptions raised by the classes' code reach C++
     assert "can not have the same label entry multiple times" in output["error"]
+
+    # objects created by calling `__init__` from C++ have their own containers
+    assert output["shared"] == 0
