@@ -192,6 +192,29 @@ def test_keys_to_samples():
         TensorMap(Labels.empty("k"), []).keys_to_samples("k")
 
 
+def test_keys_to_samples_empty_block():
+    # a block without samples (e.g. no atom of one type in a structure)
+    properties = Labels(["p"], torch.tensor([[0], [1]]))
+    components = [Labels(["c"], torch.tensor([[0], [1], [2]]))]
+    blocks = [
+        TensorBlock(
+            torch.ones(n_samples, 3, 2),
+            Labels(["s"], torch.arange(n_samples).reshape(-1, 1)),
+            components,
+            properties,
+        )
+        for n_samples in [2, 0]
+    ]
+    tensor = TensorMap(Labels(["k"], torch.tensor([[0], [1]])), blocks)
+    for moved in [tensor.keys_to_samples("k"), tensor.keys_to_properties("k")]:
+        block = moved.block()
+        assert block.values.shape[1] == 3
+
+    block = tensor.keys_to_samples("k").block()
+    assert block.samples.values.tolist() == [[0, 0], [1, 0]]
+    assert torch.all(block.values == 1)
+
+
 def test_keys_to_properties():
     tensor = tensor_map()
     moved = tensor.keys_to_properties("k1")

@@ -131,9 +131,13 @@ def _write(new: Tensor, rows: Tensor, columns: Tensor, values: Tensor):
     components."""
     n_new = new.shape[0]
     n_props = new.shape[-1]
-    new3 = new.reshape(n_new, -1, n_props)
-    values3 = values.reshape(values.shape[0], -1, values.shape[-1])
-    n_components = new3.shape[1]
+    # the number of component entries, computed explicitly: `reshape(0, -1, n)`
+    # is ambiguous for blocks without samples
+    n_components = 1
+    for size in new.shape[1:-1]:
+        n_components *= size
+    new3 = new.reshape(n_new, n_components, n_props)
+    values3 = values.reshape(values.shape[0], n_components, values.shape[-1])
     components = torch.arange(n_components, dtype=torch.int64, device=new.device)
     indices: List[Optional[Tensor]] = [
         rows.reshape(-1, 1, 1),
