@@ -175,16 +175,7 @@ class SymmetrizedCalculator(Calculator):
                 "kji,kjl,klm->kim", self.rotations, np.stack(stresses), self.rotations
             )
             stress = np.einsum("k,kim->im", weights, back)
-            self.results["stress"] = np.array(
-                [
-                    stress[0, 0],
-                    stress[1, 1],
-                    stress[2, 2],
-                    (stress[1, 2] + stress[2, 1]) / 2,
-                    (stress[0, 2] + stress[2, 0]) / 2,
-                    (stress[0, 1] + stress[1, 0]) / 2,
-                ]
-            )
+            self.results["stress"] = _full_3x3_to_voigt(stress)
 
     def todict(self) -> Dict[str, Any]:
         raise RuntimeError("SymmetrizedCalculator can not be serialized with `todict`")
@@ -198,3 +189,17 @@ def _rotated(atoms: ase.Atoms, rotation: np.ndarray) -> ase.Atoms:
     if "momenta" in atoms.arrays:
         copy.arrays["momenta"] = atoms.arrays["momenta"] @ rotation.T
     return copy
+
+
+def _full_3x3_to_voigt(stress: np.ndarray) -> np.ndarray:
+    """``[xx, yy, zz, yz, xz, xy]`` of a 3x3 tensor, symmetrized."""
+    return np.array(
+        [
+            stress[0, 0],
+            stress[1, 1],
+            stress[2, 2],
+            (stress[1, 2] + stress[2, 1]) / 2,
+            (stress[0, 2] + stress[2, 0]) / 2,
+            (stress[0, 1] + stress[1, 0]) / 2,
+        ]
+    )

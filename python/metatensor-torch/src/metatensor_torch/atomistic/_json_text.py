@@ -317,6 +317,14 @@ class _JsonDocument:
         return output
 
 
+def _json_optional_string(document: _JsonDocument, node: int, key: str) -> str:
+    """The string value of ``key`` in the JSON object ``node``, ``""`` if the key
+    is missing (errors name the key as ``'key'``)."""
+    if document.has(node, key):
+        return document.string(document.get(node, key), "'" + key + "'")
+    return ""
+
+
 def _json_error(message: str, position: int) -> str:
     return "invalid JSON: " + message + " at position " + str(position)
 
@@ -403,6 +411,14 @@ def _read_string(text: str, start: int) -> Tuple[str, int]:
     raise ValueError(_json_error("unterminated string", start - 1))
 
 
+def _close_container(stack: List[int], pending_keys: List[str]) -> bool:
+    """Close the innermost open array or object while parsing; returns whether
+    this completed the document."""
+    stack.pop()
+    pending_keys.pop()
+    return len(stack) == 0
+
+
 def _parse_json(text: str) -> _JsonDocument:
     """Parse a JSON document (without recursion, TorchScript does not allow
     it)."""
@@ -442,11 +458,8 @@ def _parse_json(text: str) -> _JsonDocument:
                     state = 0
             elif (c == "}" and is_object) or (c == "]" and not is_object):
                 i += 1
-                stack.pop()
-                pending_keys.pop()
                 state = 1
-                if len(stack) == 0:
-                    done = True
+                done = _close_container(stack, pending_keys)
             else:
                 raise ValueError(_json_error("expected ',' or a closing bracket", i))
             continue
@@ -454,11 +467,8 @@ def _parse_json(text: str) -> _JsonDocument:
         if state == 2 or state == 3:
             if c == "}" and state == 2:
                 i += 1
-                stack.pop()
-                pending_keys.pop()
                 state = 1
-                if len(stack) == 0:
-                    done = True
+                done = _close_container(stack, pending_keys)
                 continue
             if c != '"':
                 raise ValueError(_json_error("expected an object key", i))
@@ -477,11 +487,8 @@ def _parse_json(text: str) -> _JsonDocument:
         # state 0 or 5: a value
         if state == 5 and c == "]":
             i += 1
-            stack.pop()
-            pending_keys.pop()
             state = 1
-            if len(stack) == 0:
-                done = True
+            done = _close_container(stack, pending_keys)
             continue
 
         if c == "{":

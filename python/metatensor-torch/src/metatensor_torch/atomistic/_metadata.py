@@ -25,6 +25,7 @@ import torch
 from ._json_text import (
     _code_points,
     _json_object,
+    _json_optional_string,
     _json_string,
     _json_string_array,
     _parse_json,
@@ -247,14 +248,8 @@ class ModelMetadata:
         _check_json_class(document, "ModelMetadata")
         root = 0
 
-        name = ""
-        if document.has(root, "name"):
-            name = document.string(document.get(root, "name"), "'name'")
-        description = ""
-        if document.has(root, "description"):
-            description = document.string(
-                document.get(root, "description"), "'description'"
-            )
+        name = _json_optional_string(document, root, "name")
+        description = _json_optional_string(document, root, "description")
         authors: List[str] = []
         if document.has(root, "authors"):
             authors = document.string_list(document.get(root, "authors"), "'authors'")

@@ -40,6 +40,7 @@ from ._json_text import (
     _double_to_bits,
     _json_int_array,
     _json_object,
+    _json_optional_string,
     _json_string,
     _json_string_array,
     _JsonDocument,
@@ -136,9 +137,7 @@ def _output_fields(
 ) -> Tuple[str, str, List[str], str]:
     """Read ``(unit, sample_kind, explicit_gradients, description)`` from the
     JSON object of a ``ModelOutput``."""
-    unit = ""
-    if document.has(node, "unit"):
-        unit = document.string(document.get(node, "unit"), "'unit'")
+    unit = _json_optional_string(document, node, "unit")
 
     sample_kind = "system"
     if document.has(node, "sample_kind"):
@@ -156,11 +155,7 @@ def _output_fields(
             document.get(node, "explicit_gradients"), "'explicit_gradients'"
         )
 
-    description = ""
-    if document.has(node, "description"):
-        description = document.string(
-            document.get(node, "description"), "'description'"
-        )
+    description = _json_optional_string(document, node, "description")
     return unit, sample_kind, gradients, description
 
 
@@ -386,6 +381,28 @@ class ModelOutput:
         self.description = description
 
 
+def _read_outputs(document: _JsonDocument, root: int) -> Dict[str, ModelOutput]:
+    """Read the ``"outputs"`` object of the JSON object ``root`` (an empty
+    dictionary if it is missing). ``ModelOutput`` is compiled before the classes
+    calling this."""
+    outputs: Dict[str, ModelOutput] = {}
+    if document.has(root, "outputs"):
+        node = document.get(root, "outputs")
+        names = document.object_keys(node, "'outputs'")
+        children = document.children[node]
+        for i in range(len(names)):
+            unit, sample_kind, gradients, description = _output_fields(
+                document, children[i]
+            )
+            outputs[names[i]] = ModelOutput(
+                unit=unit,
+                sample_kind=sample_kind,
+                explicit_gradients=gradients,
+                description=description,
+            )
+    return outputs
+
+
 # ============================================================================ #
 # ModelCapabilities
 
@@ -582,22 +599,7 @@ class ModelCapabilities:
         _check_json_class(document, "ModelCapabilities")
         root = 0
 
-        outputs: Dict[str, ModelOutput] = {}
-        if document.has(root, "outputs"):
-            node = document.get(root, "outputs")
-            names = document.object_keys(node, "'outputs'")
-            children = document.children[node]
-            for i in range(len(names)):
-                unit, sample_kind, gradients, description = _output_fields(
-                    document, children[i]
-                )
-                output = ModelOutput(
-                    unit=unit,
-                    sample_kind=sample_kind,
-                    explicit_gradients=gradients,
-                    description=description,
-                )
-                outputs[names[i]] = output
+        outputs = _read_outputs(document, root)
 
         atomic_types: List[int] = []
         if document.has(root, "atomic_types"):
@@ -613,11 +615,7 @@ class ModelCapabilities:
                 )
             )
 
-        length_unit = ""
-        if document.has(root, "length_unit"):
-            length_unit = document.string(
-                document.get(root, "length_unit"), "'length_unit'"
-            )
+        length_unit = _json_optional_string(document, root, "length_unit")
 
         devices: List[str] = []
         if document.has(root, "supported_devices"):
@@ -625,9 +623,7 @@ class ModelCapabilities:
                 document.get(root, "supported_devices"), "'supported_devices'"
             )
 
-        dtype = ""
-        if document.has(root, "dtype"):
-            dtype = document.string(document.get(root, "dtype"), "'dtype'")
+        dtype = _json_optional_string(document, root, "dtype")
 
         # the data was validated when it was saved, do not warn again
         self._outputs = outputs
@@ -756,27 +752,9 @@ class ModelEvaluationOptions:
         _check_json_class(document, "ModelEvaluationOptions")
         root = 0
 
-        length_unit = ""
-        if document.has(root, "length_unit"):
-            length_unit = document.string(
-                document.get(root, "length_unit"), "'length_unit'"
-            )
+        length_unit = _json_optional_string(document, root, "length_unit")
 
-        outputs: Dict[str, ModelOutput] = {}
-        if document.has(root, "outputs"):
-            node = document.get(root, "outputs")
-            names = document.object_keys(node, "'outputs'")
-            children = document.children[node]
-            for i in range(len(names)):
-                unit, sample_kind, gradients, description = _output_fields(
-                    document, children[i]
-                )
-                outputs[names[i]] = ModelOutput(
-                    unit=unit,
-                    sample_kind=sample_kind,
-                    explicit_gradients=gradients,
-                    description=description,
-                )
+        outputs = _read_outputs(document, root)
 
         selected_atoms: Optional[Labels] = None
         if document.has(root, "selected_atoms"):

@@ -431,23 +431,21 @@ def _check_quantity(
         gradient = block.gradient(parameter)
         gradient_what = "the '" + parameter + "' gradient of the " + what
         if parameter == "positions":
-            if gradient.samples.names != ["sample", "system", "atom"]:
-                raise ValueError(
-                    "invalid samples for "
-                    + gradient_what
-                    + ": expected ['sample', 'system', 'atom'], got "
-                    + _format_names(gradient.samples.names)
-                )
-            _check_components(gradient_what, gradient.components, "xyz")
+            expected = ["sample", "system", "atom"]
+            component = "xyz"
         else:
-            if gradient.samples.names != ["sample"]:
-                raise ValueError(
-                    "invalid samples for "
-                    + gradient_what
-                    + ": expected ['sample'], got "
-                    + _format_names(gradient.samples.names)
-                )
-            _check_components(gradient_what, gradient.components, "stress")
+            expected = ["sample"]
+            component = "stress"
+        if gradient.samples.names != expected:
+            raise ValueError(
+                "invalid samples for "
+                + gradient_what
+                + ": expected "
+                + _format_names(expected)
+                + ", got "
+                + _format_names(gradient.samples.names)
+            )
+        _check_components(gradient_what, gradient.components, component)
 
 
 def check_quantities(

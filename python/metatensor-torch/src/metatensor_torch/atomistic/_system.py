@@ -40,6 +40,7 @@ from ._json_text import (
     _double_to_bits,
     _json_bool,
     _json_object,
+    _json_optional_string,
     _json_string,
     _json_string_array,
     _parse_json,
@@ -467,11 +468,7 @@ class NeighborListOptions:
         self._cutoff = _bits_to_double(bits)
         self._full_list = document.boolean(document.get(0, "full_list"), "'full_list'")
         self._strict = document.boolean(document.get(0, "strict"), "'strict'")
-        length_unit = ""
-        if document.has(0, "length_unit"):
-            length_unit = document.string(
-                document.get(0, "length_unit"), "'length_unit'"
-            )
+        length_unit = _json_optional_string(document, 0, "length_unit")
         self._length_unit = length_unit
         requestors = [length_unit]
         requestors.clear()

@@ -30,7 +30,11 @@ from ase.calculators.calculator import (
 
 from .._classes import Labels, TensorBlock, TensorMap
 from ._ase_inputs import ase_input, same_value, watched_keys
-from ._ase_symmetrized import SymmetrizedCalculator, rotation_quadrature
+from ._ase_symmetrized import (
+    SymmetrizedCalculator,
+    _full_3x3_to_voigt,
+    rotation_quadrature,
+)
 from ._devices import pick_device
 from ._model import is_atomistic_model, load_atomistic_model
 from ._neighbors import add_neighbor_lists
@@ -679,17 +683,3 @@ def _per_atom_values(block: TensorBlock, counts: List[int]) -> List[np.ndarray]:
     )
     result[rows] = values
     return [part.numpy() for part in torch.split(result, counts)]
-
-
-def _full_3x3_to_voigt(stress: np.ndarray) -> np.ndarray:
-    """``[xx, yy, zz, yz, xz, xy]`` of a 3x3 tensor, symmetrized."""
-    return np.array(
-        [
-            stress[0, 0],
-            stress[1, 1],
-            stress[2, 2],
-            (stress[1, 2] + stress[2, 1]) / 2,
-            (stress[0, 2] + stress[2, 0]) / 2,
-            (stress[0, 1] + stress[1, 0]) / 2,
-        ]
-    )
