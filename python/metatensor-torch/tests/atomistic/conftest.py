@@ -59,3 +59,13 @@ def diamond_system() -> System:
 def methane_system() -> System:
     """Non-periodic methane molecule, 5 atoms, float64."""
     return methane()
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run the tests of a module with a single torch thread (for small systems,
+    where intra-op threads only add overhead)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

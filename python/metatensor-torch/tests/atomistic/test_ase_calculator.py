@@ -22,13 +22,10 @@ from ase.calculators.fd import (  # noqa: E402
     calculate_numerical_stress,
 )
 
-from metatensor.torch import Labels, TensorBlock, TensorMap  # noqa: E402
+from metatensor.torch import Labels, TensorMap  # noqa: E402
 from metatensor.torch.atomistic import (  # noqa: E402
     AtomisticModel,
-    ModelCapabilities,
-    ModelMetadata,
     ModelOutput,
-    NeighborListOptions,
     System,
 )
 from metatensor.torch.atomistic.ase_calculator import (  # noqa: E402
@@ -38,201 +35,15 @@ from metatensor.torch.atomistic.ase_calculator import (  # noqa: E402
     rotation_quadrature,
 )
 
+from ._models import OutputBuilder, PairPotential, wrap  # noqa: E402
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # the systems are small: torch's intra-op threads only add overhead
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
+# the systems are small: torch's intra-op threads only add overhead
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ============================================================================ #
-# a smooth pair potential used as test model
-
-
-class OutputBuilder(torch.nn.Module):
-    """Methods building single-block TensorMaps for the outputs of the test
-    models (as methods: TorchScript can not refer to free functions of test
-    modules, whose qualified names contain the ``-`` of the folder names)."""
-
-    def _keys(self, device: torch.device) -> Labels:
-        return Labels("_", torch.zeros((1, 1), dtype=torch.int32, device=device))
-
-    def _system_scalars(self, values: List[torch.Tensor]) -> TensorMap:
-        data = torch.stack(values).reshape(-1, 1)
-        device = data.device
-        block = TensorBlock(
-            values=data,
-            samples=Labels(
-                "system", torch.arange(len(values), device=device).reshape(-1, 1)
-            ),
-            components=[],
-            properties=Labels("energy", torch.zeros((1, 1), dtype=torch.int32)).to(
-                device
-            ),
-        )
-        return TensorMap(self._keys(device), [block])
-
-    def _atom_samples(self, systems: List[System]) -> Labels:
-        samples: List[torch.Tensor] = []
-        for s, system in enumerate(systems):
-            atoms = torch.arange(len(system), device=system.device)
-            samples.append(torch.stack([torch.full_like(atoms, s), atoms], dim=1))
-        return Labels(["system", "atom"], torch.cat(samples))
-
-    def _atom_scalars(
-        self, systems: List[System], values: List[torch.Tensor]
-    ) -> TensorMap:
-        data = torch.cat(values).reshape(-1, 1)
-        block = TensorBlock(
-            values=data,
-            samples=self._atom_samples(systems),
-            components=[],
-            properties=Labels("energy", torch.zeros((1, 1), dtype=torch.int32)).to(
-                data.device
-            ),
-        )
-        return TensorMap(self._keys(data.device), [block])
-
-    def _atom_vectors(
-        self, systems: List[System], values: List[torch.Tensor], name: str
-    ) -> TensorMap:
-        data = torch.cat(values).reshape(-1, 3, 1)
-        device = data.device
-        block = TensorBlock(
-            values=data,
-            samples=self._atom_samples(systems),
-            components=[Labels("xyz", torch.arange(3, device=device).reshape(-1, 1))],
-            properties=Labels(name, torch.zeros((1, 1), dtype=torch.int32)).to(device),
-        )
-        return TensorMap(self._keys(device), [block])
-
-    def _system_matrices(self, values: List[torch.Tensor]) -> TensorMap:
-        data = torch.stack(values).reshape(-1, 3, 3, 1)
-        device = data.device
-        xyz = torch.arange(3, device=device).reshape(-1, 1)
-        block = TensorBlock(
-            values=data,
-            samples=Labels(
-                "system", torch.arange(len(values), device=device).reshape(-1, 1)
-            ),
-            components=[Labels("xyz_1", xyz), Labels("xyz_2", xyz)],
-            properties=Labels(
-                "non_conservative_stress", torch.zeros((1, 1), dtype=torch.int32)
-            ).to(device),
-        )
-        return TensorMap(self._keys(device), [block])
-
-
-class PairPotential(OutputBuilder):
-    """Morse pair potential with a smooth (C2) polynomial cutoff, summed over a
-    half (or full) neighbor list. Also provides the analytical forces and stress
-    as ``non_conservative_force`` (plus a constant net force, which the
-    calculator must remove) and ``non_conservative_stress``, a per-atom
-    ``energy_uncertainty`` (``uncertainty`` for every atom of type 8, 0
-    otherwise) and an ``energy/doubled`` variant."""
-
-    def __init__(
-        self,
-        cutoff: float = 4.5,
-        full_list: bool = False,
-        uncertainty: float = 0.0,
-        anisotropy: float = 0.0,
-    ):
-        super().__init__()
-        self.cutoff = cutoff
-        self.depth = 0.4
-        self.alpha = 1.6
-        self.r0 = 2.5
-        self.full_list = full_list
-        self.uncertainty = uncertainty
-        # a pair energy depending on the orientation of the pair:
-        # f(r) * (1 + anisotropy * (z / r)^2)
-        self.anisotropy = anisotropy
-        self._nl = NeighborListOptions(cutoff=cutoff, full_list=full_list, strict=True)
-
-    def requested_neighbor_lists(self) -> List[NeighborListOptions]:
-        return [self._nl]
-
-    def pair_energy(self, r: torch.Tensor) -> torch.Tensor:
-        x = torch.exp(-self.alpha * (r - self.r0))
-        cut = (1.0 - (r / self.cutoff) ** 2) ** 3
-        return self.depth * (x * x - 2.0 * x) * cut
-
-    def pair_derivative(self, r: torch.Tensor) -> torch.Tensor:
-        x = torch.exp(-self.alpha * (r - self.r0))
-        s = 1.0 - (r / self.cutoff) ** 2
-        morse = self.depth * (x * x - 2.0 * x)
-        d_morse = self.depth * (-2.0 * self.alpha * x * x + 2.0 * self.alpha * x)
-        d_cut = 3.0 * s * s * (-2.0 * r / (self.cutoff * self.cutoff))
-        return d_morse * s * s * s + morse * d_cut
-
-    def forward(
-        self,
-        systems: List[System],
-        outputs: Dict[str, ModelOutput],
-        selected_atoms: Optional[Labels],
-    ) -> Dict[str, TensorMap]:
-        scale = 0.5 if self.full_list else 1.0
-        per_atom_energies: List[torch.Tensor] = []
-        forces: List[torch.Tensor] = []
-        stresses: List[torch.Tensor] = []
-        for system in systems:
-            neighbors = system.get_neighbor_list(self._nl)
-            pairs = neighbors.samples.values
-            i = pairs[:, 0].to(torch.long)
-            j = pairs[:, 1].to(torch.long)
-            vectors = neighbors.values.reshape(-1, 3)
-            r = torch.linalg.vector_norm(vectors, dim=1)
-            e = scale * self.pair_energy(r)
-            if self.anisotropy != 0.0:
-                e = e * (1.0 + self.anisotropy * (vectors[:, 2] / r) ** 2)
-            energies = torch.zeros(
-                len(system), dtype=system.positions.dtype, device=r.device
-            )
-            energies = energies.index_add(0, i, 0.5 * e).index_add(0, j, 0.5 * e)
-            per_atom_energies.append(energies)
-
-            # analytical -dE/dx and (1/V) dE/d(strain)
-            dv = (scale * self.pair_derivative(r) / r).unsqueeze(1) * vectors
-            f = torch.zeros_like(system.positions)
-            f = f.index_add(0, i, dv).index_add(0, j, -dv)
-            forces.append(f.detach() + 0.25)
-            virial = (vectors.unsqueeze(2) * dv.unsqueeze(1)).sum(dim=0)
-            volume = torch.abs(torch.linalg.det(system.cell))
-            stresses.append((virial / volume).detach())
-
-        results: Dict[str, TensorMap] = {}
-        for name, request in outputs.items():
-            base = name.split("/")[0]
-            factor = 2.0 if name == "energy/doubled" else 1.0
-            if base == "non_conservative_force":
-                results[name] = self._atom_vectors(
-                    systems, forces, "non_conservative_force"
-                )
-                continue
-            if base == "non_conservative_stress":
-                results[name] = self._system_matrices(stresses)
-                continue
-
-            values: List[torch.Tensor] = []
-            if base == "energy":
-                values = [factor * e for e in per_atom_energies]
-            elif base == "energy_uncertainty":
-                values = [
-                    self.uncertainty * (s.types == 8).to(s.positions.dtype)
-                    for s in systems
-                ]
-            else:
-                continue
-
-            if request.sample_kind == "atom":
-                results[name] = self._atom_scalars(systems, values)
-            else:
-                results[name] = self._system_scalars([v.sum() for v in values])
-        return results
+# test models
 
 
 class InputsModel(OutputBuilder):
@@ -261,25 +72,6 @@ class InputsModel(OutputBuilder):
             kinetic = (momenta**2).sum(dim=1) / (2.0 * masses)
             energies.append(kinetic.sum() + charge.sum())
         return {"energy": self._system_scalars(energies)}
-
-
-def wrap(
-    module: torch.nn.Module,
-    dtype: str = "float64",
-    outputs: Optional[Dict[str, ModelOutput]] = None,
-    interaction_range: float = 4.5,
-) -> AtomisticModel:
-    if outputs is None:
-        outputs = {"energy": ModelOutput(unit="eV", sample_kind="atom")}
-    capabilities = ModelCapabilities(
-        outputs=outputs,
-        atomic_types=[1, 6, 8, 29],
-        interaction_range=interaction_range,
-        length_unit="angstrom",
-        supported_devices=["cpu"],
-        dtype=dtype,
-    )
-    return AtomisticModel(module.eval(), ModelMetadata(name="pair"), capabilities)
 
 
 def all_outputs() -> Dict[str, ModelOutput]:

@@ -26,6 +26,7 @@ from ._models import (
     add_neighbor_lists,
     copper_system,
     lennard_jones_model,
+    lennard_jones_model_nm_kcal,
 )
 
 
@@ -702,12 +703,7 @@ def test_units_models_are_equivalent():
     """A model in nm and kcal/mol gives the same energies and forces as the
     same model in angstrom and eV, for an engine working in angstrom and eV."""
     reference_model = lennard_jones_model()
-    model = lennard_jones_model(
-        length_unit="nm",
-        energy_unit="kcal/mol",
-        scale_length=0.1,
-        scale_energy=unit_conversion_factor("eV", "kcal/mol"),
-    )
+    model = lennard_jones_model_nm_kcal()
     assert model.requested_neighbor_lists()[0].engine_cutoff("angstrom") == 4.0
 
     energies = []

@@ -18,6 +18,8 @@ from metatensor.torch.atomistic import (
     save_buffer,
 )
 
+from ._models import neighbor_block
+
 
 def _neighbors(system: System) -> TensorBlock:
     samples = torch.tensor([[0, 1, 0, 0, 0], [1, 2, 0, 1, -1], [2, 2, 1, 0, 0]])
@@ -28,21 +30,7 @@ def _neighbors(system: System) -> TensorBlock:
         - system.positions[first]
         + samples[:, 2:].to(system.dtype) @ system.cell
     )
-    return TensorBlock(
-        values=vectors.reshape(-1, 3, 1),
-        samples=Labels(
-            [
-                "first_atom",
-                "second_atom",
-                "cell_shift_a",
-                "cell_shift_b",
-                "cell_shift_c",
-            ],
-            samples,
-        ),
-        components=[Labels("xyz", torch.tensor([[0], [1], [2]]))],
-        properties=Labels("distance", torch.tensor([[0]])),
-    )
+    return neighbor_block(vectors.reshape(-1, 3, 1), samples)
 
 
 def _data(system: System, with_gradient: bool = False) -> TensorMap:

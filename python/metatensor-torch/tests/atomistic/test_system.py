@@ -12,24 +12,13 @@ from metatensor.torch.atomistic import NeighborListOptions, System
 from metatensor.torch.atomistic._formatting import _format_fixed, _format_general
 from metatensor.torch.atomistic._system import _options_json
 
+from ._models import neighbor_block
+
 
 def _neighbors(n_pairs: int = 2, dtype=torch.float64, requires_grad=False):
     samples = torch.tensor([[0, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 1, 0, 0]])
-    return TensorBlock(
-        values=torch.zeros((n_pairs, 3, 1), dtype=dtype, requires_grad=requires_grad),
-        samples=Labels(
-            [
-                "first_atom",
-                "second_atom",
-                "cell_shift_a",
-                "cell_shift_b",
-                "cell_shift_c",
-            ],
-            samples[:n_pairs],
-        ),
-        components=[Labels("xyz", torch.tensor([[0], [1], [2]]))],
-        properties=Labels("distance", torch.tensor([[0]])),
-    )
+    values = torch.zeros((n_pairs, 3, 1), dtype=dtype, requires_grad=requires_grad)
+    return neighbor_block(values, samples[:n_pairs])
 
 
 def _tensor(dtype=torch.float64, value: float = 1.0) -> TensorMap:

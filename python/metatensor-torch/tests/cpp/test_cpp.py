@@ -6,26 +6,20 @@ in the torch wheel (headers and libraries), loads a model saved from Python whos
 C++ through the model's compilation unit, runs the model and its backward pass,
 and prints the result as JSON; this test compares it with the Python result.
 
-The compiled program is cached (keyed by the hash of the source, the torch
-version and the compiler command) in ``$METATENSOR_TORCH_CPP_CACHE`` or in a
-folder of the system's temporary directory, so that only the first run pays for
-the compilation (20-40 s).
+The compiled program is cached (see ``_cpp_build.py``), so that only the first
+run pays for the compilation (20-40 s).
 """
 
-import hashlib
 import json
-import os
 import pathlib
-import shutil
 import subprocess
-import sys
-import tempfile
 from typing import List
 
-import pytest
 import torch
 
 from metatensor.torch import Labels, TensorBlock, TensorMap
+
+from .._cpp_build import compiled_program
 
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -133,97 +127,6 @@ def make_input() -> TensorMap:
 
 
 # ============================================================================ #
-# compilation
-
-
-def find_compiler() -> str:
-    """The C++ compiler to use: ``$CXX``, ``g++`` or ``c++``."""
-    for candidate in [os.environ.get("CXX"), "g++", "c++"]:
-        if candidate:
-            path = shutil.which(candidate)
-            if path is not None:
-                return path
-    return ""
-
-
-def compile_command(compiler: str, output: pathlib.Path) -> List[str]:
-    torch_dir = pathlib.Path(torch.__file__).parent
-    abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    return [
-        compiler,
-        "-std=c++17",
-        "-O1",
-        "-w",
-        f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-        str(SOURCE),
-        "-o",
-        str(output),
-        f"-I{torch_dir / 'include'}",
-        f"-I{torch_dir / 'include' / 'torch' / 'csrc' / 'api' / 'include'}",
-        f"-L{torch_dir / 'lib'}",
-        f"-Wl,-rpath,{torch_dir / 'lib'}",
-        "-ltorch",
-        "-ltorch_cpu",
-        "-lc10",
-    ]
-
-
-def cache_dir() -> pathlib.Path:
-    path = os.environ.get("METATENSOR_TORCH_CPP_CACHE")
-    if path:
-        return pathlib.Path(path)
-    return pathlib.Path(tempfile.gettempdir()) / "metatensor-torch-cpp-tests"
-
-
-def compiled_program() -> pathlib.Path:
-    """Compile ``run_model.cpp`` (or reuse a cached build) and return the path
-    of the executable. Skips the test when this is not possible here."""
-    if sys.platform.startswith("win"):
-        pytest.skip("the C++ loading test only supports Linux and macOS")
-    compiler = find_compiler()
-    if not compiler:
-        pytest.skip(
-            "no C++ compiler found ($CXX, g++ or c++): can not build the program"
-        )
-    torch_dir = pathlib.Path(torch.__file__).parent
-    if not (torch_dir / "include" / "torch" / "script.h").exists():
-        pytest.skip(f"this torch installation has no C++ headers (in {torch_dir})")
-
-    placeholder = pathlib.Path("run_model")
-    key = hashlib.sha256()
-    key.update(SOURCE.read_bytes())
-    key.update(torch.__version__.encode())
-    key.update(str(torch_dir).encode())
-    key.update(" ".join(compile_command(compiler, placeholder)).encode())
-    folder = cache_dir() / key.hexdigest()[:24]
-    program = folder / "run_model"
-    if program.exists():
-        return program
-
-    folder.mkdir(parents=True, exist_ok=True)
-    # build under a unique name, then rename: concurrent runs never see a
-    # partially written executable
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix="run_model-", suffix=".tmp")
-    os.close(fd)
-    try:
-        command = compile_command(compiler, pathlib.Path(temporary))
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.fail(
-                "failed to compile the C++ program:\n"
-                + " ".join(command)
-                + "\n"
-                + result.stdout
-                + result.stderr
-            )
-        os.replace(temporary, program)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return program
-
-
-# ============================================================================ #
 # the test
 
 
@@ -253,7 +156,7 @@ def assert_block(cpp: dict, block: TensorBlock):
 
 
 def test_load_and_run_from_cpp(tmp_path):
-    program = compiled_program()
+    program = compiled_program(SOURCE)
 
     model = torch.jit.script(SumOverAtoms())
     path = tmp_path / "model.pt"
