@@ -118,3 +118,15 @@ def test_ase_calculator():
 
     # the name of the older `metatensor.torch.atomistic` API
     assert ase_calculator.MetatensorCalculator is calculator
+
+    symmetrized = ase_calculator.SymmetrizedCalculator
+    assert _parameters(symmetrized.__init__)[1:] == [
+        "base_calculator",
+        "l_max",
+        "batch_size",
+        "include_inversion",
+        "apply_space_group_symmetry",
+        "store_rotational_std",
+    ]
+    assert callable(symmetrized.calculate)
+    assert "energy" in symmetrized.implemented_properties

@@ -560,6 +560,8 @@ def test_symmetrized_calculator(make_atoms):
 
     with pytest.raises(TypeError, match="must be a MetatomicCalculator"):
         SymmetrizedCalculator(isotropic)
+    with pytest.raises(NotImplementedError, match="apply_space_group_symmetry"):
+        SymmetrizedCalculator(base, apply_space_group_symmetry=True)
 
 
 def test_ase_inputs():

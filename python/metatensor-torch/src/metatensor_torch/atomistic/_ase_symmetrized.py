@@ -91,6 +91,10 @@ class SymmetrizedCalculator(Calculator):
     :param batch_size: how many rotated copies to evaluate in one model call
         (all of them by default)
     :param include_inversion: also average over the inversion (O(3))
+    :param apply_space_group_symmetry: also average over the space-group
+        operations of the structure. This is not supported yet (it needs a
+        symmetry finder such as spglib): ``True`` raises
+        :py:class:`NotImplementedError`
     :param store_rotational_std: store the standard deviation of the energy
         over the rotations
     """
@@ -104,9 +108,15 @@ class SymmetrizedCalculator(Calculator):
         l_max: int = 3,
         batch_size: Optional[int] = None,
         include_inversion: bool = True,
+        apply_space_group_symmetry: bool = False,
         store_rotational_std: bool = False,
     ):
         super().__init__()
+        if apply_space_group_symmetry:
+            raise NotImplementedError(
+                "`apply_space_group_symmetry=True` is not supported: averaging over "
+                "the space group of the structure is not implemented"
+            )
         if not hasattr(base_calculator, "compute_energy"):
             raise TypeError(
                 "`base_calculator` must be a MetatomicCalculator, got "
