@@ -362,14 +362,21 @@ def reference_learn_python(session: nox.Session) -> str:
 
 @nox.session(tags=["bench"])
 def bench(session: nox.Session) -> None:
-    """Benchmarks of the core, the operations and the data tools of learn, side by
-    side with the reference (metatensor-core 0.2.6, metatensor-operations 0.5.0,
-    metatensor-learn 0.6.2). Extra arguments go to benchmarks/compare.py (e.g.
-    ``-- --quick``, ``-- --only ops_qm7,learn_collate``)."""
+    """All the benchmarks: the core, the operations and the data tools of learn,
+    side by side with the reference (metatensor-core 0.2.6, metatensor-operations
+    0.5.0, metatensor-learn 0.6.2), then metatensor-torch against the reference
+    metatensor-torch 0.10.8 (as ``bench-torch``) and the atomistic stack (as
+    ``bench-atomistic``). Extra arguments go to benchmarks/compare.py and skip the
+    torch and atomistic parts (e.g. ``-- --quick``, ``-- --only
+    ops_qm7,learn_collate``)."""
     install_build_deps(session)
-    session.install(NUMPY, TORCH)
+    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS)
     install_ours(
-        session, "metatensor-core", "metatensor-operations", "metatensor-learn"
+        session,
+        "metatensor-core",
+        "metatensor-operations",
+        "metatensor-learn",
+        "metatensor-torch",
     )
     reference = reference_python(session)
     reference_learn = reference_learn_python(session)
@@ -382,6 +389,12 @@ def bench(session: nox.Session) -> None:
         reference_learn,
         *session.posargs,
     )
+    if not session.posargs:
+        reference_torch = reference_torch_python(session)
+        session.run(
+            "python", "benchmarks/bench_torch.py", "--reference-python", reference_torch
+        )
+        session.run("python", "benchmarks/bench_atomistic.py")
 
 
 # the reference metatensor-torch for the torch benchmarks, in its own environment
@@ -408,7 +421,7 @@ def reference_torch_python(session: nox.Session) -> str:
     )
 
 
-@nox.session(name="bench-torch", tags=["bench"])
+@nox.session(name="bench-torch")
 def bench_torch(session: nox.Session) -> None:
     """Benchmarks of metatensor-torch, side by side with the reference
     (metatensor-torch 0.10.8). Extra arguments go to benchmarks/bench_torch.py
@@ -428,7 +441,7 @@ def bench_torch(session: nox.Session) -> None:
     )
 
 
-@nox.session(name="bench-atomistic", tags=["bench"])
+@nox.session(name="bench-atomistic")
 def bench_atomistic(session: nox.Session) -> None:
     """Benchmark of the atomistic stack: one energy + forces evaluation of a
     1,000-atom periodic cell through the bare module, AtomisticModel and the ASE
