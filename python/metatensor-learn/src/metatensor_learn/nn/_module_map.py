@@ -79,6 +79,7 @@ class ModuleMap(Module):
         out_properties: Optional[List[Labels]] = None,
     ):
         super().__init__()
+        _create_graph_break_function()
         _check_in_keys(in_keys)
         modules = list(modules)
         if len(in_keys) != len(modules):
@@ -326,14 +327,32 @@ def _block_positions_compiled(in_keys: Labels, keys: Labels) -> List[int]:
     return _block_positions_graph_break(in_keys, keys)
 
 
-_block_positions_graph_break = torch.compiler.disable(
-    _block_positions,
-    reason=(
-        "ModuleMap: the TensorMap keys are not the in_keys of the module (not the "
-        "same number of keys or not the same names), matching blocks to modules "
-        "needs the values of the keys"
-    ),
+_GRAPH_BREAK_REASON = (
+    "ModuleMap: the TensorMap keys are not the in_keys of the module (not the "
+    "same number of keys or not the same names), matching blocks to modules "
+    "needs the values of the keys"
 )
+
+
+def _create_graph_break_function() -> None:
+    """Create the version of ``_block_positions`` that ``torch.compile`` does not
+    trace (it can not be created while tracing). ``torch.compiler.disable``
+    imports ``torch._dynamo`` (about a second), so this happens when the first
+    ``ModuleMap`` is built rather than when this module is imported."""
+    global _BLOCK_POSITIONS_DISABLED
+    if _BLOCK_POSITIONS_DISABLED is None:
+        _BLOCK_POSITIONS_DISABLED = torch.compiler.disable(
+            _block_positions, reason=_GRAPH_BREAK_REASON
+        )
+
+
+def _block_positions_graph_break(in_keys: Labels, keys: Labels) -> List[int]:
+    if _BLOCK_POSITIONS_DISABLED is None:
+        raise RuntimeError("internal error: the ModuleMap graph break is missing")
+    return _BLOCK_POSITIONS_DISABLED(in_keys, keys)
+
+
+_BLOCK_POSITIONS_DISABLED = None
 
 
 def _add_gradient_eager(block: TensorBlock, parameter: str, gradient: TensorBlock):
