@@ -51,6 +51,7 @@ from ._model_files import (
     load_model_extensions,
     write_atomically,
 )
+from ._model_forward import check_selected_atoms, scaled_tensor_map
 from ._model_setup import (
     TORCHSCRIPT_DEPRECATION,
     check_capabilities,
@@ -585,7 +586,7 @@ class AtomisticModel(Module):
 
         selected_atoms = options.selected_atoms
         if selected_atoms is not None:
-            _check_selected_atoms(systems, selected_atoms)
+            check_selected_atoms(systems, selected_atoms)
 
         for system in systems:
             known = system.known_neighbor_lists()
@@ -721,37 +722,7 @@ class AtomisticModel(Module):
             return tensor
 
         factor = self._conversion_factor(from_unit, unit)
-        blocks: List[TensorBlock] = []
-        for block in tensor.blocks():
-            new_block = TensorBlock(
-                block.values * factor,
-                block.samples,
-                block.components,
-                block.properties,
-            )
-            for parameter in block.gradients_list():
-                gradient = block.gradient(parameter)
-                if len(gradient.gradients_list()) != 0:
-                    raise NotImplementedError(
-                        "unit conversion of inputs with gradients of gradients is "
-                        + "not implemented"
-                    )
-                new_block.add_gradient(
-                    parameter,
-                    TensorBlock(
-                        gradient.values * factor,
-                        gradient.samples,
-                        gradient.components,
-                        gradient.properties,
-                    ),
-                )
-            blocks.append(new_block)
-
-        result = TensorMap(tensor.keys, blocks)
-        for key, value in tensor.info().items():
-            result.set_info(key, value)
-        result.set_info("unit", unit)
-        return result
+        return scaled_tensor_map(tensor, factor, unit)
 
     def _convert_outputs(
         self,
@@ -895,53 +866,3 @@ def load_atomistic_model(path, extensions_directory=None) -> AtomisticModel:
         warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, DeprecationWarning)
         module = torch.jit.load(os.fspath(path), map_location="cpu")
     return AtomisticModel(module, module.metadata(), module.capabilities())
-
-
-# ============================================================================ #
-# TorchScript helpers
-
-
-def _check_selected_atoms(systems: List[System], selected_atoms: Labels):
-    if selected_atoms.names != ["system", "atom"]:
-        raise ValueError(
-            "invalid `selected_atoms`: the names must be ['system', 'atom'], got ["
-            + ", ".join(selected_atoms.names)
-            + "]"
-        )
-    if len(systems) == 0:
-        return
-    device = systems[0].device
-    values = selected_atoms.values
-    if values.device != device:
-        raise ValueError(
-            "invalid `selected_atoms`: they are on device "
-            + str(values.device)
-            + " but the systems are on device "
-            + str(device)
-        )
-    values = values.to(torch.int64)
-    system_index = values[:, 0]
-    atom_index = values[:, 1]
-    valid_system = torch.logical_and(system_index >= 0, system_index < len(systems))
-    if not bool(torch.all(valid_system)):
-        bad = system_index[torch.logical_not(valid_system)]
-        raise ValueError(
-            "invalid `selected_atoms`: there is no system "
-            + str(int(bad[0]))
-            + " (there are "
-            + str(len(systems))
-            + " systems)"
-        )
-    n_atoms_list: List[int] = []
-    for system in systems:
-        n_atoms_list.append(len(system))
-    n_atoms = torch.tensor(n_atoms_list, dtype=torch.int64, device=device)
-    valid_atom = torch.logical_and(atom_index >= 0, atom_index < n_atoms[system_index])
-    if not bool(torch.all(valid_atom)):
-        invalid = torch.nonzero(torch.logical_not(valid_atom))[0, 0]
-        raise ValueError(
-            "invalid `selected_atoms`: there is no atom "
-            + str(int(atom_index[invalid]))
-            + " in system "
-            + str(int(system_index[invalid]))
-        )
