@@ -257,43 +257,46 @@ REFERENCE = "metatensor-core==0.2.6"
 # the reference operations (pure Python over the reference core), for the benchmarks
 REFERENCE_OPERATIONS = "metatensor-operations==0.5.0"
 
-# arguments: the ``name==version`` requirements that must be installed; the
-# reference operations must also be importable
-CHECK_REFERENCE = """
-import importlib.metadata, sys
-import metatensor, numpy
-for requirement in sys.argv[1:]:
+# a script checking a reference environment: its arguments are the modules that
+# must be importable, then ``--``, then the ``name==version`` requirements that
+# must be installed (a local version part such as torch's ``+cpu`` is ignored)
+CHECK_REFERENCE_SCRIPT = """
+import importlib, importlib.metadata, sys
+separator = sys.argv.index("--")
+for module in sys.argv[1:separator]:
+    importlib.import_module(module)
+for requirement in sys.argv[separator + 1:]:
     name, expected = requirement.split("==")
     try:
         version = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         sys.exit(f"{name} is not installed")
-    if version != expected:
+    if version.split("+")[0] != expected:
         sys.exit(f"found {name} {version}, expected {expected}")
-import metatensor.operations
 """
 
 
 def cached_reference_env(
-    session: nox.Session, name: str, requirements: list, check: str
+    session: nox.Session, name: str, requirements: list, modules: list
 ) -> str:
     """Python of a virtual environment called ``name`` in nox's cache folder, with
     the pinned ``requirements`` (from the package index) and numpy. It is kept
-    between runs, and rebuilt when the ``check`` script (called with the
-    requirements as arguments) fails in it."""
+    between runs, and rebuilt when it does not have the ``requirements`` or can
+    not import the ``modules``."""
     import subprocess
 
     venv = pathlib.Path(session.cache_dir).resolve() / name
     bin_dir = "Scripts" if os.name == "nt" else "bin"
     python = venv / bin_dir / ("python.exe" if os.name == "nt" else "python")
+    check = [str(python), "-c", CHECK_REFERENCE_SCRIPT, *modules, "--", *requirements]
     if python.exists():
-        if subprocess.run([str(python), "-c", check, *requirements]).returncode == 0:
+        if subprocess.run(check).returncode == 0:
             session.log(f"reusing the reference environment in {venv}")
             return str(python)
     session.run("python", "-m", "venv", "--clear", str(venv))
     pip = [str(python), "-m", "pip", "install"]
     session.run(*pip, *requirements, NUMPY, external=True)
-    session.run(str(python), "-c", check, *requirements, external=True)
+    session.run(*check, external=True)
     return str(python)
 
 
@@ -306,7 +309,7 @@ def reference_python(session: nox.Session) -> str:
         session,
         f"reference-core-{version}",
         [REFERENCE, REFERENCE_OPERATIONS],
-        CHECK_REFERENCE,
+        ["metatensor", "numpy", "metatensor.operations"],
     )
 
 
@@ -339,16 +342,6 @@ REFERENCE_LEARN = [
     TORCH,
 ]
 
-CHECK_REFERENCE_LEARN = """
-import importlib.metadata, sys
-import metatensor.learn, torch
-for requirement in sys.argv[1:]:
-    name, expected = requirement.split("==")
-    version = importlib.metadata.version(name)
-    if version.split("+")[0] != expected:  # torch has a local "+cpu" part
-        sys.exit(f"found {name} {version}, expected {expected}")
-"""
-
 
 def reference_learn_python(session: nox.Session) -> str:
     """Python of a virtual environment with the reference metatensor-learn (and
@@ -356,7 +349,10 @@ def reference_learn_python(session: nox.Session) -> str:
     folder between runs."""
     version = REFERENCE_LEARN[0].split("==")[1]
     return cached_reference_env(
-        session, f"reference-learn-{version}", REFERENCE_LEARN, CHECK_REFERENCE_LEARN
+        session,
+        f"reference-learn-{version}",
+        REFERENCE_LEARN,
+        ["metatensor.learn", "torch"],
     )
 
 
@@ -400,16 +396,6 @@ def bench(session: nox.Session) -> None:
 # the reference metatensor-torch for the torch benchmarks, in its own environment
 REFERENCE_TORCH = ["metatensor-torch==0.10.8", "metatensor-core==0.2.6", TORCH]
 
-CHECK_REFERENCE_TORCH = """
-import importlib.metadata, sys
-import metatensor.torch
-for requirement in sys.argv[1:]:
-    name, expected = requirement.split("==")
-    version = importlib.metadata.version(name)
-    if version.split("+")[0] != expected:  # torch has a local "+cpu" part
-        sys.exit(f"found {name} {version}, expected {expected}")
-"""
-
 
 def reference_torch_python(session: nox.Session) -> str:
     """Python of a virtual environment with the reference metatensor-torch (from
@@ -417,7 +403,7 @@ def reference_torch_python(session: nox.Session) -> str:
     between runs."""
     version = REFERENCE_TORCH[0].split("==")[1]
     return cached_reference_env(
-        session, f"reference-torch-{version}", REFERENCE_TORCH, CHECK_REFERENCE_TORCH
+        session, f"reference-torch-{version}", REFERENCE_TORCH, ["metatensor.torch"]
     )
 
 
