@@ -183,41 +183,41 @@ def names_argument(names: Any) -> Any:
     return names
 
 
-# serialization, implemented in `_io`
+# serialization, implemented in `_io` (imported lazily: `_io` imports the classes)
 def load(path):
     from . import _io
 
-    return _io._load_eager(path)
+    return _io.load(path)
 
 
 def load_block(path):
     from . import _io
 
-    return _io._load_block_eager(path)
+    return _io.load_block(path)
 
 
 def load_labels(path):
     from . import _io
 
-    return _io._load_labels_eager(path)
+    return _io.load_labels(path)
 
 
 def load_buffer(buffer):
     from . import _io
 
-    return _io._load_buffer_eager(buffer)
+    return _io.load_buffer(buffer)
 
 
 def load_block_buffer(buffer):
     from . import _io
 
-    return _io._load_block_buffer_eager(buffer)
+    return _io.load_block_buffer(buffer)
 
 
 def load_labels_buffer(buffer):
     from . import _io
 
-    return _io._load_labels_buffer_eager(buffer)
+    return _io.load_labels_buffer(buffer)
 
 
 def save(path, data):

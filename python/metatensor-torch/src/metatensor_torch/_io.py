@@ -46,64 +46,18 @@ def _path_or_bytes(file):
     )
 
 
-def _load_eager(file):
+def _load_eager(loader: str, source):
+    """Load data with the ``metatensor.io`` function called ``loader`` and
+    convert it to the classes of this package. The ``*_custom_array`` loaders
+    create torch tensors directly."""
     import metatensor.io
 
     from ._convert import from_core
 
-    data = metatensor.io.load_custom_array(
-        _path_or_bytes(file), metatensor.io.create_torch_array
-    )
-    return from_core(data)
-
-
-def _load_block_eager(file):
-    import metatensor.io
-
-    from ._convert import from_core
-
-    data = metatensor.io.load_block_custom_array(
-        _path_or_bytes(file), metatensor.io.create_torch_array
-    )
-    return from_core(data)
-
-
-def _load_labels_eager(file):
-    import metatensor.io
-
-    from ._convert import from_core
-
-    return from_core(metatensor.io.load_labels(_path_or_bytes(file)))
-
-
-def _load_buffer_eager(buffer):
-    import metatensor.io
-
-    from ._convert import from_core
-
-    data = metatensor.io.load_buffer_custom_array(
-        _check_buffer(buffer), metatensor.io.create_torch_array
-    )
-    return from_core(data)
-
-
-def _load_block_buffer_eager(buffer):
-    import metatensor.io
-
-    from ._convert import from_core
-
-    data = metatensor.io.load_block_buffer_custom_array(
-        _check_buffer(buffer), metatensor.io.create_torch_array
-    )
-    return from_core(data)
-
-
-def _load_labels_buffer_eager(buffer):
-    import metatensor.io
-
-    from ._convert import from_core
-
-    return from_core(metatensor.io.load_labels_buffer(_check_buffer(buffer)))
+    load = getattr(metatensor.io, loader)
+    if loader.endswith("_custom_array"):
+        return from_core(load(source, metatensor.io.create_torch_array))
+    return from_core(load(source))
 
 
 def _core_data(data):
@@ -139,7 +93,7 @@ def load(file: str) -> TensorMap:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load"))
     else:
-        return _load_eager(file)
+        return _load_eager("load_custom_array", _path_or_bytes(file))
 
 
 def load_block(file: str) -> TensorBlock:
@@ -150,7 +104,7 @@ def load_block(file: str) -> TensorBlock:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load_block"))
     else:
-        return _load_block_eager(file)
+        return _load_eager("load_block_custom_array", _path_or_bytes(file))
 
 
 def load_labels(file: str) -> Labels:
@@ -161,7 +115,7 @@ def load_labels(file: str) -> Labels:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load_labels"))
     else:
-        return _load_labels_eager(file)
+        return _load_eager("load_labels", _path_or_bytes(file))
 
 
 def load_buffer(buffer: torch.Tensor) -> TensorMap:
@@ -172,7 +126,7 @@ def load_buffer(buffer: torch.Tensor) -> TensorMap:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load_buffer"))
     else:
-        return _load_buffer_eager(buffer)
+        return _load_eager("load_buffer_custom_array", _check_buffer(buffer))
 
 
 def load_block_buffer(buffer: torch.Tensor) -> TensorBlock:
@@ -183,7 +137,7 @@ def load_block_buffer(buffer: torch.Tensor) -> TensorBlock:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load_block_buffer"))
     else:
-        return _load_block_buffer_eager(buffer)
+        return _load_eager("load_block_buffer_custom_array", _check_buffer(buffer))
 
 
 def load_labels_buffer(buffer: torch.Tensor) -> Labels:
@@ -194,7 +148,7 @@ def load_labels_buffer(buffer: torch.Tensor) -> Labels:
     if torch.jit.is_scripting():
         raise RuntimeError(_not_in_torchscript("metatensor.torch.load_labels_buffer"))
     else:
-        return _load_labels_buffer_eager(buffer)
+        return _load_eager("load_labels_buffer", _check_buffer(buffer))
 
 
 def save(file: str, data: Union[TensorMap, TensorBlock, Labels]):
