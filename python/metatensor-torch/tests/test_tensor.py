@@ -192,6 +192,19 @@ def test_keys_to_samples():
         TensorMap(Labels.empty("k"), []).keys_to_samples("k")
 
 
+def test_keys_to_existing_dimension():
+    tensor = tensor_map()
+    renamed = TensorMap(
+        Labels(["s", "p"], tensor.keys.values), [b.copy() for b in tensor.blocks()]
+    )
+    message = "can not move 's' to the samples, there is already a sample dimension"
+    with pytest.raises(ValueError, match=message):
+        renamed.keys_to_samples("s")
+    message = "can not move 'p' to the properties, there is already a property dim"
+    with pytest.raises(ValueError, match=message):
+        renamed.keys_to_properties("p")
+
+
 def test_keys_to_samples_empty_block():
     # a block without samples (e.g. no atom of one type in a structure)
     properties = Labels(["p"], torch.tensor([[0], [1]]))

@@ -126,6 +126,22 @@ def _check_no_nested_gradients(block: TensorBlock, target: str):
             )
 
 
+def _check_new_names(names: List[str], existing: List[str], target: str, kind: str):
+    """The key dimensions ``names`` moved to the ``target`` (samples or
+    properties) must not already be ``kind`` dimensions of the blocks."""
+    for name in names:
+        if name in existing:
+            raise ValueError(
+                "invalid parameter: can not move '"
+                + name
+                + "' to the "
+                + target
+                + ", there is already a "
+                + kind
+                + " dimension with this name"
+            )
+
+
 def _write(new: Tensor, rows: Tensor, columns: Tensor, values: Tensor):
     """``new[rows, ..., columns] = values`` for tensors with any number of
     components."""
@@ -241,14 +257,7 @@ def keys_to_samples(
     new_blocks: List[TensorBlock] = []
     for group in groups:
         first = blocks[group[0]]
-        for name in names:
-            if name in first.samples.names:
-                raise ValueError(
-                    "invalid parameter: can not move '"
-                    + name
-                    + "' to the samples, there is already a sample dimension "
-                    + "with this name"
-                )
+        _check_new_names(names, first.samples.names, "samples", "sample")
         rows: List[Tensor] = []
         properties: List[Tensor] = []
         for index in group:
@@ -332,14 +341,7 @@ def keys_to_properties(
             positions = [0 for _ in group]
 
         first = blocks[group[0]]
-        for name in names:
-            if name in first.properties.names:
-                raise ValueError(
-                    "invalid parameter: can not move '"
-                    + name
-                    + "' to the properties, there is already a property dimension "
-                    + "with this name"
-                )
+        _check_new_names(names, first.properties.names, "properties", "property")
         samples: List[Tensor] = []
         properties: List[Tensor] = []
         for index in group:
