@@ -56,17 +56,60 @@ class Timings(list):
     digest: Optional[str] = None
 
 
+def digest(data: Any) -> str:
+    """A hash of Labels, TensorMap, arrays and tuples of them (names, values,
+    blocks, gradients), equal between implementations computing the same thing."""
+    hasher = hashlib.sha1()
+
+    def update(item: Any) -> None:
+        if isinstance(item, (tuple, list)):
+            hasher.update(b"(")
+            for x in item:
+                update(x)
+            hasher.update(b")")
+        elif hasattr(item, "detach"):
+            # torch tensors, without importing torch
+            update(item.detach().cpu().numpy())
+        elif isinstance(item, np.ndarray):
+            hasher.update(f"{item.dtype.str}{item.shape}".encode())
+            hasher.update(np.ascontiguousarray(item).tobytes())
+        elif isinstance(item, Labels):
+            update(list(item.names))
+            update(np.asarray(item.values, dtype=np.int32))
+        elif isinstance(item, TensorMap):
+            update(item.keys)
+            for i in range(len(item.keys)):
+                update(item.block_by_id(i))
+        elif isinstance(item, TensorBlock):
+            values = item.values
+            if not hasattr(values, "detach"):
+                values = np.asarray(values)
+            update([values, item.samples, item.properties])
+            update(list(item.components))
+            for parameter in sorted(item.gradients_list()):
+                update([parameter, item.gradient(parameter)])
+        else:
+            hasher.update(repr(item).encode())
+
+    update(data)
+    return hasher.hexdigest()[:16]
+
+
 def measure(
     function: Callable[[Any], Any],
     repetitions: int,
     setup: Optional[Callable[[], Any]] = None,
+    summary: Optional[Callable[[Any], Any]] = digest,
 ) -> Timings:
     """Time ``function(setup())`` ``repetitions`` times, only timing ``function``.
+    Each result is dropped before the next repetition, outside of the timed
+    region.
 
     :param function: the code to time, called with the result of ``setup``
     :param repetitions: how many times to run it
     :param setup: called (untimed) before each repetition; ``None`` passes ``None``
-    :return: the elapsed times in seconds, with the digest of the last result
+    :param summary: how to summarize the last result (``None``: no summary)
+    :return: the elapsed times in seconds, with the summary of the last result
     """
     times = Timings()
     for i in range(repetitions):
@@ -80,43 +123,10 @@ def measure(
         finally:
             gc.enable()
         del argument
-        if i == repetitions - 1 and result is not None:
-            times.digest = digest(result)
+        if summary is not None and i == repetitions - 1 and result is not None:
+            times.digest = summary(result)
         del result
     return times
-
-
-def digest(data: Any) -> str:
-    """A hash of Labels, TensorMap, arrays and tuples of them (names, values,
-    blocks, gradients), equal between implementations computing the same thing."""
-    hasher = hashlib.sha1()
-
-    def update(item: Any) -> None:
-        if isinstance(item, (tuple, list)):
-            hasher.update(b"(")
-            for x in item:
-                update(x)
-            hasher.update(b")")
-        elif isinstance(item, np.ndarray):
-            hasher.update(f"{item.dtype.str}{item.shape}".encode())
-            hasher.update(np.ascontiguousarray(item).tobytes())
-        elif isinstance(item, Labels):
-            update(list(item.names))
-            update(np.asarray(item.values, dtype=np.int32))
-        elif isinstance(item, TensorMap):
-            update(item.keys)
-            for i in range(len(item.keys)):
-                update(item.block_by_id(i))
-        elif isinstance(item, TensorBlock):
-            update([np.asarray(item.values), item.samples, item.properties])
-            update(list(item.components))
-            for parameter in sorted(item.gradients_list()):
-                update([parameter, item.gradient(parameter)])
-        else:
-            hasher.update(repr(item).encode())
-
-    update(data)
-    return hasher.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------

@@ -39,82 +39,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
-import hashlib
 import importlib.metadata
 import os
 import platform
 import statistics
 import sys
-import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
-from bench_core import Timings, run_groups, write_output
+from bench_core import measure, run_groups, write_output
 
 import metatensor
 from metatensor import Labels, TensorBlock, TensorMap
 from metatensor.learn.data import DataLoader, Dataset, group_and_join
-
-
-def digest(data: Any) -> str:
-    """A hash of TensorMaps (names, keys, values, samples, gradients), of arrays
-    and of tuples of them; torch arrays are converted to numpy."""
-    hasher = hashlib.sha1()
-
-    def update(item: Any) -> None:
-        if isinstance(item, (tuple, list)):
-            hasher.update(b"(")
-            for x in item:
-                update(x)
-            hasher.update(b")")
-        elif isinstance(item, torch.Tensor):
-            update(item.detach().cpu().numpy())
-        elif isinstance(item, np.ndarray):
-            hasher.update(f"{item.dtype.str}{item.shape}".encode())
-            hasher.update(np.ascontiguousarray(item).tobytes())
-        elif isinstance(item, Labels):
-            update(list(item.names))
-            update(np.asarray(item.values, dtype=np.int32))
-        elif isinstance(item, TensorMap):
-            update(item.keys)
-            for i in range(len(item.keys)):
-                update(item.block_by_id(i))
-        elif isinstance(item, TensorBlock):
-            update([item.values, item.samples, item.properties])
-            update(list(item.components))
-            for parameter in sorted(item.gradients_list()):
-                update([parameter, item.gradient(parameter)])
-        else:
-            hasher.update(repr(item).encode())
-
-    update(data)
-    return hasher.hexdigest()[:16]
-
-
-def measure(
-    function: Callable[[Any], Any],
-    repetitions: int,
-    setup: Optional[Callable[[], Any]] = None,
-) -> Timings:
-    """Time ``function(setup())`` ``repetitions`` times, only timing ``function``."""
-    times = Timings()
-    for i in range(repetitions):
-        argument = setup() if setup is not None else None
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = function(argument)
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
-        del argument
-        if i == repetitions - 1 and result is not None:
-            times.digest = digest(result)
-        del result
-    return times
 
 
 # ------------------------------------------------------------------------------------

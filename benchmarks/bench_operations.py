@@ -33,15 +33,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
+import functools
 import hashlib
 import pathlib
 import sys
-import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
-from bench_core import Timings, implementation_info, run_groups, write_output
+from bench_core import Timings, implementation_info, measure, run_groups, write_output
 
 import metatensor
 import metatensor.operations as operations
@@ -111,39 +110,9 @@ def fingerprint(data: Any) -> Dict[str, Any]:
     return {"meta": hasher.hexdigest()[:16], "sums": sums}
 
 
-def timed(
-    function: Callable[[Any], Any],
-    repetitions: int,
-    setup: Optional[Callable[[], Any]] = None,
-    keep_digest: bool = True,
-) -> Timings:
-    """Time ``function(setup())`` ``repetitions`` times, only timing ``function``
-    (like :func:`bench_core.measure`, with a fingerprint of the last result instead
-    of its exact hash). Each result is dropped before the next repetition, outside
-    of the timed region.
-
-    :param function: the code to time, called with the result of ``setup``
-    :param repetitions: how many times to run it
-    :param setup: called (untimed) before each repetition; ``None`` passes ``None``
-    :param keep_digest: whether to take the fingerprint of the last result
-    :return: the elapsed times in seconds, with the fingerprint of the last result
-    """
-    times = Timings()
-    for i in range(repetitions):
-        argument = setup() if setup is not None else None
-        gc.collect()
-        gc.disable()
-        try:
-            start = time.perf_counter()
-            result = function(argument)
-            times.append(time.perf_counter() - start)
-        finally:
-            gc.enable()
-        del argument
-        if keep_digest and i == repetitions - 1 and result is not None:
-            times.digest = fingerprint(result)
-        del result
-    return times
+# `bench_core.measure`, with a fingerprint of the last result (tolerant to
+# rounding differences) instead of its exact hash
+timed = functools.partial(measure, summary=fingerprint)
 
 
 # ------------------------------------------------------------------------------------
@@ -410,10 +379,10 @@ def paired(cases: Dict[str, Any], repetitions: int, results: Dict[str, Any]) -> 
         op_times, numpy_times = Timings(), Timings()
         for i in range(repetitions):
             last = i == repetitions - 1
-            once = timed(operation, 1, setup, keep_digest=last)
+            once = timed(operation, 1, setup, summary=fingerprint if last else None)
             op_times += once
             op_times.digest = once.digest
-            once = timed(bare, 1, keep_digest=last)
+            once = timed(bare, 1, summary=fingerprint if last else None)
             numpy_times += once
             numpy_times.digest = once.digest
         results[f"ops_{name}"] = op_times
