@@ -1,16 +1,10 @@
 import importlib.util
-import pathlib
-
-import pytest
 
 
 if importlib.util.find_spec("torch") is None:
     # metatensor-torch needs torch: skip everything in numpy-only environments
     collect_ignore = ["operations", "cpp", "compile"]
     collect_ignore_glob = ["*.py"]
-
-
-DATA_DIR = pathlib.Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 def pytest_configure(config):
@@ -21,9 +15,3 @@ def pytest_configure(config):
     config.addinivalue_line(
         "filterwarnings", "ignore:.*TorchScript.* deprecated:DeprecationWarning"
     )
-
-
-@pytest.fixture
-def data_dir() -> pathlib.Path:
-    """Folder with the reference ``.mts`` files."""
-    return DATA_DIR
