@@ -79,7 +79,8 @@ def _torch():
 
 def _numpy_dtype_of_torch(dtype: Any) -> Any:
     torch = _torch()
-    return torch.empty(0, dtype=dtype).numpy().dtype
+    # explicitly on the CPU: the default device of torch can be a GPU
+    return torch.empty(0, dtype=dtype, device="cpu").numpy().dtype
 
 
 def _torch_dtype_of_numpy(dtype: Any) -> Any:

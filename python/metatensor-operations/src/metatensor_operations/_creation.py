@@ -380,7 +380,8 @@ def one_hot(labels: Labels, dimension: Labels):
             "the dimension"
         )
 
-    eye = _dispatch.eye_like(dimension.values, len(dimension))
+    # on the device of `labels`, even if `dimension` lives somewhere else
+    eye = _dispatch.eye_like(labels.values, len(dimension))
     return _dispatch.take(eye, positions, 0)
 
 

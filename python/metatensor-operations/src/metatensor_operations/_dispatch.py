@@ -237,18 +237,20 @@ def find_positions(values: Array, reference: Array) -> Tuple[Array, Optional[int
         return _eager_find_positions(values, reference)
 
     sorted_reference, order = torch.sort(reference.contiguous(), stable=True)
-    values = values.to(sorted_reference.dtype).contiguous()
+    values = values.to(device=reference.device, dtype=sorted_reference.dtype)
+    values = values.contiguous()
     positions = torch.searchsorted(sorted_reference, values)
     n_reference = int(reference.shape[0])
+    nothing = torch.zeros(0, dtype=torch.int64, device=reference.device)
     if n_reference == 0:
         if int(values.shape[0]) != 0:
-            return torch.zeros(0, dtype=torch.int64), int(values[0])
-        return torch.zeros(0, dtype=torch.int64), None
+            return nothing, int(values[0])
+        return nothing, None
     clipped = torch.clamp(positions, max=n_reference - 1)
     found = sorted_reference[clipped] == values
     if not bool(torch.all(found)):
         missing = torch.nonzero(torch.logical_not(found)).reshape(-1)
-        return torch.zeros(0, dtype=torch.int64), int(values[missing[0]])
+        return nothing, int(values[missing[0]])
     return order[clipped].to(torch.int64), None
 
 

@@ -87,7 +87,8 @@ def _eager_index_like(indices: Any, like: Any) -> Any:
     if is_torch_array(like):
         if is_torch_array(indices):
             return indices.to(dtype=torch.int64, device=like.device)
-        return torch.as_tensor(np.asarray(indices, dtype=np.int64)).to(like.device)
+        indices = np.asarray(indices, dtype=np.int64)
+        return torch.as_tensor(indices, device=like.device)
     _check_numpy(like)
     if is_torch_array(indices):
         indices = indices.detach().cpu().numpy()

@@ -353,19 +353,29 @@ def join_blocks(
 
 
 def _key_positions(reference: Labels, keys: Labels) -> List[int]:
-    """For each entry of ``reference``, its position in ``keys`` or -1."""
+    """For each entry of ``reference``, its position in ``keys`` or -1 (both
+    Labels have the same names)."""
     positions = torch_jit_annotate(List[int], [])
     if reference == keys:
         for i in range(len(reference)):
             positions.append(i)
         return positions
 
-    for i in range(len(reference)):
-        position = keys.position(reference.entry(i))
-        if position is None:
-            positions.append(-1)
+    # a single vectorized matching (and a single transfer to the CPU for data
+    # on a GPU), not one search per entry
+    _, reference_common, keys_common = reference.intersection_and_mapping(keys)
+    reference_list = torch_jit_annotate(List[int], reference_common.tolist())
+    keys_list = torch_jit_annotate(List[int], keys_common.tolist())
+    # position in `keys` of each entry of the intersection
+    common_in_keys = torch_jit_annotate(List[int], [-1] * len(reference_list))
+    for position, common in enumerate(keys_list):
+        if common >= 0:
+            common_in_keys[common] = position
+    for common in reference_list:
+        if common >= 0:
+            positions.append(common_in_keys[common])
         else:
-            positions.append(position)
+            positions.append(-1)
     return positions
 
 

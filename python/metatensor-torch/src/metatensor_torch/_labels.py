@@ -475,7 +475,7 @@ class Labels:
         elif isinstance(entry, Tensor):
             values = entry
         else:
-            values = torch.tensor(entry, dtype=torch.int32)
+            values = torch.tensor(entry, dtype=torch.int32, device=self._values.device)
         return values.to(device=self._values.device, dtype=torch.int32)
 
     def position(self, entry: Union[LabelsEntry, Tensor, List[int]]) -> Optional[int]:

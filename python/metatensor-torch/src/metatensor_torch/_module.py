@@ -57,8 +57,9 @@ def _target_dtype(fn):
     """Find the dtype that ``fn`` (given to ``Module._apply``) converts
     floating point tensors to, or ``None`` if it does not change dtypes."""
     try:
-        single = fn(torch.zeros(0, dtype=torch.float32))
-        double = fn(torch.zeros(0, dtype=torch.float64))
+        # small CPU probes, whatever the default device of torch is
+        single = fn(torch.zeros(0, dtype=torch.float32, device="cpu"))
+        double = fn(torch.zeros(0, dtype=torch.float64, device="cpu"))
     except Exception:  # noqa: BLE001 - functions that do not work on plain tensors
         return None
     if not isinstance(single, torch.Tensor) or not isinstance(double, torch.Tensor):
@@ -98,6 +99,10 @@ def _deserialize(data: Any) -> Any:
     from ._io import load_block_buffer, load_buffer, load_labels_buffer
 
     kind, content = data
+    if isinstance(content, torch.Tensor):
+        # buffers are saved on the CPU, but `torch.load(map_location=...)` can
+        # move them to another device
+        content = content.cpu()
     if kind == "Labels":
         return load_labels_buffer(content)
     if kind == "TensorBlock":
