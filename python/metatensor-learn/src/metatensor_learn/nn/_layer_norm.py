@@ -64,7 +64,8 @@ class LayerNorm(Module):
     :param bias: whether to learn ``bias`` (with ``elementwise_affine``)
     :param mean: whether to subtract the mean (the variance is always computed
         around the mean)
-    :param device: device of the parameters
+    :param device: device of the parameters, and of the Labels stored by
+        the layer (``in_keys``, ``out_properties``)
     :param dtype: dtype of the parameters
     """
 
@@ -97,6 +98,9 @@ class LayerNorm(Module):
             "in_keys",
         )
         self.module_map = ModuleMap(in_keys, modules, out_properties)
+        if device is not None:
+            # the Labels stored by the module map follow the parameters
+            self.to(device=device)
 
     def forward(self, tensor: TensorMap) -> TensorMap:
         """:param tensor: the input map"""
@@ -118,7 +122,8 @@ class InvariantLayerNorm(Module):
     :param elementwise_affine: whether to learn ``weight`` (and ``bias``)
     :param bias: whether to learn ``bias`` (with ``elementwise_affine``)
     :param mean: whether to subtract the mean
-    :param device: device of the parameters
+    :param device: device of the parameters, and of the Labels stored by
+        the layer (``in_keys``, ``out_properties``)
     :param dtype: dtype of the parameters
     """
 
@@ -156,6 +161,9 @@ class InvariantLayerNorm(Module):
         for i, position in enumerate(invariant):
             modules[position] = norms[i]
         self.module_map = ModuleMap(in_keys, modules, out_properties)
+        if device is not None:
+            # the Labels stored by the module map follow the parameters
+            self.to(device=device)
 
     def forward(self, tensor: TensorMap) -> TensorMap:
         """:param tensor: the input map"""

@@ -53,7 +53,8 @@ class Linear(Module):
         Taken from ``out_properties`` if not given.
     :param out_properties: properties of the output blocks, one per key
     :param bias: whether to use a bias, for all keys or per key
-    :param device: device of the parameters
+    :param device: device of the parameters, and of the Labels stored by
+        the layer (``in_keys``, ``out_properties``)
     :param dtype: dtype of the parameters
     """
 
@@ -83,6 +84,9 @@ class Linear(Module):
             for i in range(n)
         ]
         self.module_map = ModuleMap(in_keys, modules, out_properties)
+        if device is not None:
+            # the Labels stored by the module map follow the parameters
+            self.to(device=device)
 
     def forward(self, tensor: TensorMap) -> TensorMap:
         """Apply the linear layer of each key to the corresponding block.
@@ -107,7 +111,8 @@ class EquivariantLinear(Module):
         ``Labels(["o3_lambda", "o3_sigma"], [[0, 1]])``
     :param bias: whether invariant blocks use a bias, for all of them or one
         value per invariant key
-    :param device: device of the parameters
+    :param device: device of the parameters, and of the Labels stored by
+        the layer (``in_keys``, ``out_properties``)
     :param dtype: dtype of the parameters
     """
 
@@ -145,6 +150,9 @@ class EquivariantLinear(Module):
             for i in range(n)
         ]
         self.module_map = ModuleMap(in_keys, modules, out_properties)
+        if device is not None:
+            # the Labels stored by the module map follow the parameters
+            self.to(device=device)
 
     def forward(self, tensor: TensorMap) -> TensorMap:
         """Apply the linear layer of each key to the corresponding block.

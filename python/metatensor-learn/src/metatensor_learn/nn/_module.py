@@ -8,7 +8,7 @@ fixes this: metatensor values registered with :py:meth:`Module.register_buffer`
 of the module, and are saved in its ``state_dict`` under ``_extra_state``.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -101,33 +101,56 @@ def _map_containers(value: Any, function) -> Any:
     )
 
 
-def _target_dtype(fn) -> Optional[torch.dtype]:
-    """The floating point dtype that ``fn`` (as given to ``Module._apply``)
-    converts tensors to, or ``None`` if it does not change dtypes."""
+def _target(fn, device: torch.device) -> Tuple[Optional[torch.dtype], torch.device]:
+    """Where ``fn`` (as given to ``Module._apply``) sends floating point tensors
+    currently on ``device``: their new dtype (``None`` if ``fn`` does not change
+    dtypes) and their new device."""
     try:
-        single = fn(torch.zeros(0, dtype=torch.float32))
-        double = fn(torch.zeros(0, dtype=torch.float64))
+        single = fn(torch.zeros(0, dtype=torch.float32, device=device))
+        double = fn(torch.zeros(0, dtype=torch.float64, device=device))
     except Exception:  # noqa: BLE001 - fn may not accept our probes
-        return None
+        return None, device
     if not isinstance(single, torch.Tensor) or not isinstance(double, torch.Tensor):
-        return None
+        return None, device
     if single.dtype == double.dtype and single.dtype.is_floating_point:
-        return single.dtype
-    return None
+        return single.dtype, single.device
+    return None, single.device
+
+
+def _is_numpy(array: Any) -> bool:
+    return not isinstance(array, torch.Tensor)
+
+
+def _device_of(value: Any) -> torch.device:
+    """The device of a single metatensor object (the CPU for numpy arrays)."""
+    if isinstance_metatensor(value, "Labels"):
+        return _labels_device(value)
+    values = _first_values(value)
+    if values is None:
+        return _labels_device(value.keys)
+    if _is_numpy(values):
+        return torch.device("cpu")
+    return values.device
 
 
 def _move(value: Any, dtype: Optional[torch.dtype], device: torch.device) -> Any:
+    """Move a single metatensor object to ``device``, and its values to
+    ``dtype`` if it is not ``None``. Core objects with numpy arrays switch to
+    torch arrays when needed."""
     if isinstance_metatensor(value, "Labels"):
-        if device.type != "cpu" and not isinstance(value.values, torch.Tensor):
+        if device.type != "cpu" and _is_numpy(value.values):
             # core Labels with numpy values
             value = value.to(arrays="torch")
         return value.to(device)
 
     values = _first_values(value)
-    if values is not None and not isinstance(values, torch.Tensor):
-        # core data with numpy arrays
-        if dtype is not None or device.type != "cpu":
-            value = value.to(arrays="torch")
+    numpy_values = values is not None and _is_numpy(values)
+    # the keys of an empty core map give no array to follow
+    numpy_keys = values is None and _is_numpy(value.keys.values)
+    if (dtype is not None and numpy_values) or (
+        device.type != "cpu" and (numpy_values or numpy_keys)
+    ):
+        value = value.to(arrays="torch")
     if dtype is None:
         return value.to(device=device)
     return value.to(dtype=dtype, device=device)
@@ -156,7 +179,8 @@ def _serialize_one(value: Any) -> tuple:
         "metatensor buffers of torch modules must contain torch tensors"
     )
     if values is None:
-        marker = torch.empty(0)
+        # an empty map: only the keys have a device
+        marker = torch.empty(0, device=_labels_device(value.keys))
     else:
         marker = torch.empty(0, dtype=values.dtype, device=values.device)
     if values is not None and values.device.type != "cpu":
@@ -218,15 +242,18 @@ def _as_load_buffer(buffer: Any, like_torch: bool) -> Any:
 
 
 def _backend_uses_torch_buffers() -> bool:
-    """Does ``save_buffer`` of this backend return torch tensors?"""
-    return isinstance(Labels.single().save_buffer(), torch.Tensor)
+    """Does ``save_buffer`` of this backend return torch tensors (the
+    metatensor-torch classes), rather than bytes (the core classes)?"""
+    import metatensor
+
+    return not issubclass(Labels, metatensor.Labels)
 
 
 def _deserialize_one(entry: tuple) -> Any:
     kind, buffer, marker = entry
     buffer = _as_load_buffer(buffer, _backend_uses_torch_buffers())
     if kind == _TAG_LABELS:
-        return Labels.load_buffer(buffer).to(marker.device)
+        return _move(Labels.load_buffer(buffer), None, marker.device)
     if kind == _TAG_BLOCK:
         loaded = TensorBlock.load_buffer(buffer)
     elif kind == _TAG_MAP:
@@ -285,7 +312,8 @@ class Module(torch.nn.Module):
         super().__init__()
         self._mts_buffer_names: List[str] = []
         self._mts_non_persistent_buffers: List[str] = []
-        # tracks the dtype/device changes of the module
+        # follows the dtype/device changes of the module (metatensor buffers
+        # follow them on their own, see `_apply`)
         self.register_buffer("_mts_helper", torch.zeros(0, dtype=torch.float32))
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -332,10 +360,16 @@ class Module(torch.nn.Module):
         if len(self._mts_buffer_names) == 0:
             return module
 
-        device = self._mts_helper.device
-        dtype = _target_dtype(fn)
+        # each value follows what `fn` does to tensors on its own device: the
+        # module's device is not known (its parameters, or `_mts_helper`, may
+        # have been created on another device than its metatensor data)
+        targets: Dict[torch.device, Tuple[Optional[torch.dtype], torch.device]] = {}
 
         def move(value: Any) -> Any:
+            current = _device_of(value)
+            if current not in targets:
+                targets[current] = _target(fn, current)
+            dtype, device = targets[current]
             return _move(value, dtype, device)
 
         for name in self._mts_buffer_names:

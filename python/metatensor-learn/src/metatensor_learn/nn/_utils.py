@@ -2,6 +2,8 @@
 
 from typing import Any, List, Optional
 
+import torch
+
 from .._backend import Labels, isinstance_metatensor
 from .._dispatch import int_array_like
 
@@ -85,5 +87,10 @@ def _invariant_indices(in_keys: Labels, invariant_keys: Optional[Labels]) -> Lis
         invariant_keys = _default_invariant_keys(in_keys)
     elif not isinstance_metatensor(invariant_keys, "Labels"):
         raise TypeError("`invariant_keys` must be a `Labels` object.")
+    elif isinstance(in_keys.values, torch.Tensor) and isinstance(
+        invariant_keys.values, torch.Tensor
+    ):
+        # `select` needs both Labels on the same device
+        invariant_keys = invariant_keys.to(in_keys.values.device)
     selected = in_keys.select(invariant_keys)
     return [int(i) for i in selected.tolist()]
