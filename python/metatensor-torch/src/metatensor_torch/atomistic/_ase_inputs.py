@@ -121,20 +121,16 @@ def ase_input(
     if request.unit != "" and unit == "" and not name.startswith("ase::"):
         unit = request.unit
 
-    tensor = torch.tensor(np.asarray(values, dtype=np.float64), dtype=dtype)
-    tensor = tensor.to(device)
+    tensor = torch.tensor(
+        np.asarray(values, dtype=np.float64), dtype=dtype, device=device
+    )
     n_samples = len(atoms) if per_atom else 1
     tensor = tensor.reshape(n_samples, -1) if tensor.dim() == 1 else tensor
     if per_atom:
+        atom = torch.arange(n_samples, dtype=torch.int32, device=device)
         samples = Labels(
             ["system", "atom"],
-            torch.stack(
-                [
-                    torch.zeros(n_samples, dtype=torch.int32),
-                    torch.arange(n_samples, dtype=torch.int32),
-                ],
-                dim=1,
-            ).to(device),
+            torch.stack([torch.zeros_like(atom), atom], dim=1),
             assume_unique=True,
         )
     else:
@@ -148,26 +144,25 @@ def ase_input(
         # (n, 3) vectors get an xyz component and a single property
         tensor = tensor.reshape(n_samples, 3, 1)
         components = [_xyz(device)]
-        properties = Labels([property_name], torch.zeros((1, 1), dtype=torch.int32))
+        properties = Labels(
+            [property_name], torch.zeros((1, 1), dtype=torch.int32, device=device)
+        )
     else:
-        if tensor.dim() > 2:
-            shape = tensor.shape
-            for i, size in enumerate(shape[1:-1]):
-                components.append(
-                    Labels(
-                        [f"{property_name}_component_{i}"],
-                        torch.arange(size, dtype=torch.int32).reshape(-1, 1),
-                    ).to(device)
+        for i, size in enumerate(tensor.shape[1:-1]):
+            components.append(
+                Labels(
+                    [f"{property_name}_component_{i}"],
+                    torch.arange(size, dtype=torch.int32, device=device).reshape(-1, 1),
                 )
+            )
         properties = Labels(
             [property_name],
-            torch.arange(tensor.shape[-1], dtype=torch.int32).reshape(-1, 1),
+            torch.arange(tensor.shape[-1], dtype=torch.int32, device=device).reshape(
+                -1, 1
+            ),
         )
     block = TensorBlock(
-        values=tensor,
-        samples=samples,
-        components=components,
-        properties=properties.to(device),
+        values=tensor, samples=samples, components=components, properties=properties
     )
     tensor_map = TensorMap(
         Labels("_", torch.zeros((1, 1), dtype=torch.int32, device=device)), [block]

@@ -766,7 +766,9 @@ class ModelEvaluationOptions:
                 flat = document.integer_list(
                     document.get(node, "values"), "'selected_atoms.values'"
                 )
-                values = torch.tensor(flat, dtype=torch.int32).reshape(-1, len(names))
+                values = torch.tensor(
+                    flat, dtype=torch.int32, device=torch.device("cpu")
+                ).reshape(-1, len(names))
                 selected_atoms = Labels(names, values)
 
         validate_unit("length", length_unit)

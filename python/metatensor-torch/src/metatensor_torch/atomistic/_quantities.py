@@ -243,9 +243,11 @@ def _check_samples(
 def _check_xyz(labels: Labels, name: str) -> bool:
     if labels.names != [name]:
         return False
-    expected = torch.tensor([[0], [1], [2]], dtype=torch.int32)
-    values = labels.values.to(torch.device("cpu"))
-    return values.shape == expected.shape and bool((values == expected).all())
+    values = labels.values
+    if values.shape[0] != 3 or values.shape[1] != 1:
+        return False
+    expected = torch.arange(3, dtype=values.dtype, device=values.device)
+    return bool((values.reshape(3) == expected).all())
 
 
 def _check_components(what: str, components: List[Labels], kind: str):

@@ -674,12 +674,13 @@ def _sum_per_system(block: TensorBlock, n_systems: int) -> torch.Tensor:
 def _per_atom_values(block: TensorBlock, counts: List[int]) -> List[np.ndarray]:
     """The values of a per-atom block as float64 arrays, one per system with one
     row per atom (zeros for atoms missing from the samples)."""
-    samples = block.samples.values.to("cpu").to(torch.long)
-    offsets = torch.tensor([0] + counts, dtype=torch.long).cumsum(0)
+    cpu = torch.device("cpu")
+    samples = block.samples.values.to(cpu).to(torch.long)
+    offsets = torch.tensor([0] + counts, dtype=torch.long, device=cpu).cumsum(0)
     rows = offsets[samples[:, 0]] + samples[:, 1]
-    values = block.values.detach().to("cpu", torch.float64)
+    values = block.values.detach().to(cpu, torch.float64)
     result = torch.zeros(
-        (int(offsets[-1]),) + tuple(values.shape[1:]), dtype=torch.float64
+        (int(offsets[-1]),) + tuple(values.shape[1:]), dtype=torch.float64, device=cpu
     )
     result[rows] = values
     return [part.numpy() for part in torch.split(result, counts)]
