@@ -9,6 +9,7 @@ numpy data, and must live entirely (values, gradients and every Labels) on
 ``device``, with the input dtype.
 """
 
+import functools
 import io
 import os
 import pickle
@@ -19,7 +20,9 @@ import numpy as np
 import pytest
 
 import metatensor
-from metatensor import Labels, LabelsEntry, TensorBlock, TensorMap
+from metatensor import Labels, TensorBlock, TensorMap
+
+from device_checks import check, numpy_tensor, on_device, to_numpy
 
 
 if os.environ.get("METATENSOR_TESTS_REQUIRE_TORCH") == "1":
@@ -30,58 +33,26 @@ else:
 
 DTYPES = [torch.float64, torch.float32]
 
+# float32 results are compared with a float64 numpy computation; the positions
+# and mappings of Labels are numpy arrays for all backends
+_check = functools.partial(
+    check,
+    tolerances={"float64": (1e-12, 1e-12), "float32": (1e-5, 1e-5)},
+    numpy_arrays=True,
+)
+
 
 # =========================================================================== #
 # data                                                                        #
 # =========================================================================== #
 
 
-def _block(rng, n_samples: int, n_properties: int, components: bool) -> TensorBlock:
-    comps = [Labels.range("o3_mu", 3)] if components else []
-    shape = [3] if components else []
-    samples = Labels(
-        ["system", "atom"],
-        np.array([[i // 2, i % 2] for i in range(n_samples)], dtype=np.int32),
-    )
-    properties = Labels.range("n", n_properties)
-    block = TensorBlock(
-        rng.uniform(0.5, 1.5, size=[n_samples, *shape, n_properties]),
-        samples,
-        comps,
-        properties,
-    )
-    rows = [[s, s // 2, a] for s in range(1, n_samples) for a in range(2)]
-    block.add_gradient(
-        "positions",
-        TensorBlock(
-            rng.normal(size=[len(rows), 3, *shape, n_properties]),
-            Labels(["sample", "system", "atom"], np.array(rows, dtype=np.int32)),
-            [Labels.range("xyz", 3), *comps],
-            properties,
-        ),
-    )
-    return block
-
-
-def _tensor(seed: int = 0, components: bool = False) -> TensorMap:
-    """Three blocks with keys ``(key_1, key_2)``, samples ``(system, atom)``,
-    three properties and ``positions`` gradients, as numpy arrays."""
-    rng = np.random.default_rng(seed)
-    keys = Labels(
-        ["key_1", "key_2"], np.array([[0, 0], [1, 0], [1, 2]], dtype=np.int32)
-    )
-    blocks = [_block(rng, n, 3, components) for n in (4, 6, 2)]
-    tensor = TensorMap(keys, blocks)
-    tensor.set_info("unit", "eV")
-    return tensor
-
-
 def _numpy_inputs() -> Dict[str, Any]:
     return {
-        "tensor": _tensor(),
-        "other": _tensor(seed=3),
-        "components": _tensor(components=True),
-        "block": _tensor().block(1),
+        "tensor": numpy_tensor(),
+        "other": numpy_tensor(seed=3),
+        "components": numpy_tensor(components=True),
+        "block": numpy_tensor().block(1),
         "a": Labels(["a", "b"], np.array([[0, 1], [1, 2], [2, 3], [4, 1]])),
         "b": Labels(["a", "b"], np.array([[1, 2], [5, 5], [0, 1]])),
         "b_only": Labels(["b"], np.array([[1]])),
@@ -108,92 +79,6 @@ def _move(name: str, value: Any, dtype, device) -> Any:
 def _inputs(dtype, device) -> SimpleNamespace:
     inputs = {k: _move(k, v, dtype, device) for k, v in _numpy_inputs().items()}
     return SimpleNamespace(**inputs, device=device)
-
-
-# =========================================================================== #
-# checks                                                                      #
-# =========================================================================== #
-
-
-def _on_device(array, device) -> bool:
-    device = torch.device(device)
-    return array.device.type == device.type and (
-        device.index is None or array.device.index == device.index
-    )
-
-
-def _to_numpy(array) -> np.ndarray:
-    if isinstance(array, np.ndarray):
-        return array
-    return array.detach().cpu().numpy()
-
-
-def _check_array(array, expected, device, dtype, values: bool = True):
-    assert isinstance(array, torch.Tensor), type(array)
-    assert _on_device(array, device), f"{array.device} is not {device}"
-    if array.is_floating_point():
-        assert array.dtype == dtype
-    assert tuple(array.shape) == tuple(expected.shape)
-    if values:
-        actual = _to_numpy(array)
-        if actual.dtype == np.float32:
-            np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
-        else:
-            np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12)
-
-
-def _check_labels(labels: Labels, expected: Labels, device):
-    assert isinstance(labels, Labels), type(labels)
-    assert labels.names == expected.names
-    assert isinstance(labels.values, torch.Tensor), "Labels values are not torch"
-    assert _on_device(labels.values, device), f"Labels on {labels.values.device}"
-    assert labels.values.dtype == torch.int32
-    np.testing.assert_array_equal(_to_numpy(labels.values), _to_numpy(expected.values))
-
-
-def _check_block(block, expected, device, dtype, values: bool = True):
-    assert isinstance(block, TensorBlock), type(block)
-    _check_array(block.values, expected.values, device, dtype, values)
-    _check_labels(block.samples, expected.samples, device)
-    assert len(block.components) == len(expected.components)
-    for component, expected_component in zip(block.components, expected.components):
-        _check_labels(component, expected_component, device)
-    _check_labels(block.properties, expected.properties, device)
-    assert block.gradients_list() == expected.gradients_list()
-    for parameter, gradient in block.gradients():
-        _check_block(gradient, expected.gradient(parameter), device, dtype, values)
-
-
-def _check(result, expected, device, dtype, values: bool = True):
-    """``result`` (computed with torch on ``device``) is the same as
-    ``expected`` (computed with numpy), and lives entirely on ``device``."""
-    if isinstance(expected, TensorMap):
-        assert isinstance(result, TensorMap), type(result)
-        _check_labels(result.keys, expected.keys, device)
-        assert len(result) == len(expected)
-        for block, expected_block in zip(result.blocks(), expected.blocks()):
-            _check_block(block, expected_block, device, dtype, values)
-        assert result.info() == expected.info()
-    elif isinstance(expected, TensorBlock):
-        _check_block(result, expected, device, dtype, values)
-    elif isinstance(expected, Labels):
-        _check_labels(result, expected, device)
-    elif isinstance(expected, LabelsEntry):
-        assert isinstance(result, LabelsEntry), type(result)
-        assert result.names == expected.names
-        _check_array(result.values, expected.values, device, dtype)
-    elif isinstance(expected, np.ndarray) and isinstance(result, torch.Tensor):
-        _check_array(result, expected, device, dtype, values)
-    elif isinstance(expected, np.ndarray):
-        # positions and mappings are numpy arrays for all backends
-        assert isinstance(result, np.ndarray), type(result)
-        np.testing.assert_array_equal(result, expected)
-    elif isinstance(expected, (list, tuple)):
-        assert len(result) == len(expected)
-        for item, expected_item in zip(result, expected):
-            _check(item, expected_item, device, dtype, values)
-    else:
-        assert result == expected
 
 
 # =========================================================================== #
@@ -350,7 +235,7 @@ def test_tensor(name, dtype, device, elsewhere):
 
 
 def test_to(device, elsewhere):
-    numpy = _tensor(components=True)
+    numpy = numpy_tensor(components=True)
     cpu = numpy.to(arrays="torch")
     with elsewhere(device):
         moved = cpu.to(device=device, dtype=torch.float32)
@@ -376,7 +261,7 @@ def test_to(device, elsewhere):
 
 
 def test_to_meta(device, elsewhere):
-    tensor = _tensor(components=True).to(arrays="torch", device=device)
+    tensor = numpy_tensor(components=True).to(arrays="torch", device=device)
     with elsewhere(device):
         meta = tensor.to("meta")
         assert meta.device.type == "meta"
@@ -423,7 +308,7 @@ def test_operators(device, elsewhere):
 
 
 def test_autograd(device, elsewhere):
-    tensor = _tensor(components=True).to(arrays="torch", device=device)
+    tensor = numpy_tensor(components=True).to(arrays="torch", device=device)
     leaves = [block.values.detach().requires_grad_(True) for block in tensor.blocks()]
     blocks = []
     for leaf, block in zip(leaves, tensor.blocks()):
@@ -438,8 +323,8 @@ def test_autograd(device, elsewhere):
         loss.backward()
     for leaf in leaves:
         assert leaf.grad is not None
-        assert _on_device(leaf.grad, device)
-        np.testing.assert_allclose(_to_numpy(leaf.grad), 2 * _to_numpy(leaf))
+        assert on_device(leaf.grad, device)
+        np.testing.assert_allclose(to_numpy(leaf.grad), 2 * to_numpy(leaf))
 
 
 # =========================================================================== #
@@ -448,7 +333,7 @@ def test_autograd(device, elsewhere):
 
 
 def test_save_load(device, elsewhere, tmp_path):
-    numpy = _tensor(components=True)
+    numpy = numpy_tensor(components=True)
     tensor = numpy.to(arrays="torch", device=device, dtype=torch.float32)
     path = str(tmp_path / "data.mts")
     with elsewhere(device):

@@ -14,6 +14,7 @@ are also run as plain Python functions taking the TorchScript branches
 when the compiled operations are called.
 """
 
+import functools
 import io
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List
@@ -23,11 +24,19 @@ import torch
 
 import metatensor
 import metatensor.torch as mtt
-from metatensor.torch import Labels, LabelsEntry, TensorBlock, TensorMap
+from metatensor.torch import Labels, TensorBlock, TensorMap
 from metatensor_torch._single_source import execute_with_backend
+
+from device_checks import RANDOM_OPERATIONS, check, on_device, operation_calls
 
 
 DTYPES = [torch.float64, torch.float32]
+
+# float32 results are compared with a float64 computation; the float64
+# tolerances are the defaults of `torch.testing.assert_close`
+_check = functools.partial(
+    check, tolerances={"float64": (1e-7, 1e-7), "float32": (1e-4, 1e-4)}
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,87 +47,6 @@ def no_jit_optimization():
     torch._C._set_graph_executor_optimize(False)
     yield
     torch._C._set_graph_executor_optimize(previous)
-
-
-# =========================================================================== #
-# checks                                                                      #
-# =========================================================================== #
-
-
-def _on_device(tensor: torch.Tensor, device) -> bool:
-    device = torch.device(device)
-    return tensor.device.type == device.type and (
-        device.index is None or tensor.device.index == device.index
-    )
-
-
-def _check_tensor(tensor: torch.Tensor, expected: torch.Tensor, device, dtype, values):
-    assert isinstance(tensor, torch.Tensor), type(tensor)
-    assert _on_device(tensor, device), f"tensor on {tensor.device}, not {device}"
-    if expected.is_floating_point():
-        assert tensor.dtype == dtype
-    else:
-        assert tensor.dtype == expected.dtype
-    assert tensor.shape == expected.shape
-    if values:
-        expected = expected.to(tensor.dtype)
-        # float32 results are compared with a float64 computation
-        tolerance = 1e-4 if tensor.dtype == torch.float32 else None
-        torch.testing.assert_close(
-            tensor.detach().cpu(),
-            expected.detach().cpu(),
-            rtol=tolerance,
-            atol=tolerance,
-        )
-
-
-def _check_labels(labels: Labels, expected: Labels, device):
-    assert isinstance(labels, Labels), type(labels)
-    assert labels.names == expected.names
-    assert _on_device(labels.values, device), f"Labels on {labels.values.device}"
-    assert labels.values.dtype == torch.int32
-    assert torch.equal(labels.values.cpu(), expected.values.cpu())
-
-
-def _check_block(block: TensorBlock, expected: TensorBlock, device, dtype, values):
-    assert isinstance(block, TensorBlock), type(block)
-    _check_tensor(block.values, expected.values, device, dtype, values)
-    _check_labels(block.samples, expected.samples, device)
-    assert len(block.components) == len(expected.components)
-    for component, expected_component in zip(block.components, expected.components):
-        _check_labels(component, expected_component, device)
-    _check_labels(block.properties, expected.properties, device)
-    assert block.gradients_list() == expected.gradients_list()
-    for parameter, gradient in block.gradients():
-        _check_block(gradient, expected.gradient(parameter), device, dtype, values)
-
-
-def _check(result, expected, device, dtype, values: bool = True):
-    """``result`` (computed on ``device``) is the same as ``expected``
-    (computed on the CPU), and lives entirely on ``device``."""
-    if isinstance(expected, TensorMap):
-        assert isinstance(result, TensorMap), type(result)
-        _check_labels(result.keys, expected.keys, device)
-        assert len(result) == len(expected)
-        for block, expected_block in zip(result.blocks(), expected.blocks()):
-            _check_block(block, expected_block, device, dtype, values)
-        assert result.info() == expected.info()
-    elif isinstance(expected, TensorBlock):
-        _check_block(result, expected, device, dtype, values)
-    elif isinstance(expected, Labels):
-        _check_labels(result, expected, device)
-    elif isinstance(expected, LabelsEntry):
-        assert isinstance(result, LabelsEntry), type(result)
-        assert result.names == expected.names
-        _check_tensor(result.values, expected.values, device, dtype, values)
-    elif isinstance(expected, torch.Tensor):
-        _check_tensor(result, expected, device, dtype, values)
-    elif isinstance(expected, (list, tuple)):
-        assert len(result) == len(expected)
-        for item, expected_item in zip(result, expected):
-            _check(item, expected_item, device, dtype, values)
-    else:
-        assert result == expected
 
 
 # =========================================================================== #
@@ -302,7 +230,7 @@ def test_labels_static_constructors(device):
             Labels.empty(["a", "b"]),
             Labels.range("a", 4),
         ]:
-            assert _on_device(labels.values, device)
+            assert on_device(labels.values, device)
 
 
 def test_labels_duplicated(device, elsewhere):
@@ -456,7 +384,7 @@ def test_autograd(device, elsewhere):
         loss.backward()
     for leaf in leaves:
         assert leaf.grad is not None
-        assert _on_device(leaf.grad, device)
+        assert on_device(leaf.grad, device)
         torch.testing.assert_close(leaf.grad, 2 * leaf.detach())
 
 
@@ -519,10 +447,10 @@ def test_core_conversions(device, elsewhere):
         core = mtt.to_core(tensor)
         assert isinstance(core, metatensor.TensorMap)
         for block in core.blocks():
-            assert _on_device(block.values, device)
-            assert _on_device(block.samples.values, device)
-            assert _on_device(block.gradient("positions").samples.values, device)
-        assert _on_device(core.keys.values, device)
+            assert on_device(block.values, device)
+            assert on_device(block.samples.values, device)
+            assert on_device(block.gradient("positions").samples.values, device)
+        assert on_device(core.keys.values, device)
 
         back = [
             mtt.from_core(core),
@@ -532,8 +460,8 @@ def test_core_conversions(device, elsewhere):
             mtt.to_core(tensor.keys),
         ]
     assert isinstance(back[3], metatensor.TensorBlock)
-    assert _on_device(back[3].values, device)
-    assert _on_device(back[4].values, device)
+    assert on_device(back[3].values, device)
+    assert on_device(back[4].values, device)
     _check(back[:3], [cpu, cpu.block(0), cpu.keys], device, torch.float64)
 
     # core data with numpy labels and torch values is converted to a single
@@ -579,8 +507,8 @@ def test_module(device, elsewhere):
     _check(model.tensor, _tensor(), device, torch.float64)
     _check(model.labels, Labels.range("n", 3), device, torch.float64)
     _check(model.blocks["first"], _tensor().block(0), device, torch.float64)
-    assert _on_device(output.keys.values, device)
-    assert _on_device(output.block(0).values, device)
+    assert on_device(output.keys.values, device)
+    assert on_device(output.block(0).values, device)
 
     with elsewhere(device):
         model = model.to(torch.float32)
@@ -614,11 +542,11 @@ def _map_tensors(value: Any, device) -> Any:
 def test_scripted_module(device):
     model = torch.jit.script(_Model())
     model = model.to(device)
-    assert _on_device(model.tensor.keys.values, device)
-    assert _on_device(model.labels.values, device)
+    assert on_device(model.tensor.keys.values, device)
+    assert on_device(model.labels.values, device)
     output = model(_tensor().to(device))
-    assert _on_device(output.keys.values, device)
-    assert _on_device(output.block(0).values, device)
+    assert on_device(output.keys.values, device)
+    assert on_device(output.block(0).values, device)
 
 
 def _scripted_function(tensor: TensorMap, selection: Labels) -> TensorMap:
@@ -682,262 +610,9 @@ def _raises_not_equal(ops, function: Callable[[], Any]) -> str:
     return "raised"
 
 
-def _with_checks(ops, d):
-    assert ops.checks_enabled()
-    with ops.unsafe_disable_checks():
-        assert not ops.checks_enabled()
-        with ops.unsafe_enable_checks():
-            result = ops.add(d.tensor, d.tensor)
-    return result
-
-
-def _dict_calls() -> Dict[str, Callable[[Any, SimpleNamespace], Any]]:
-    return {
-        # _utils
-        "checks_enabled": _with_checks,
-        "unsafe_disable_checks": _with_checks,
-        "unsafe_enable_checks": _with_checks,
-        "NotEqualError": lambda ops, d: _raises_not_equal(
-            ops, lambda: ops.equal_raise(d.tensor, d.other)
-        ),
-        # _comparison
-        "allclose": lambda ops, d: [
-            ops.allclose(d.tensor, d.tensor),
-            ops.allclose(d.tensor, d.other),
-        ],
-        "allclose_block": lambda ops, d: [
-            ops.allclose_block(d.block, d.block),
-            ops.allclose_block(d.block, d.other.block(1)),
-        ],
-        "allclose_block_raise": lambda ops, d: [
-            ops.allclose_block_raise(d.block, d.block),
-            _raises_not_equal(
-                ops, lambda: ops.allclose_block_raise(d.block, d.other.block(1))
-            ),
-        ],
-        "allclose_raise": lambda ops, d: [
-            ops.allclose_raise(d.tensor, d.tensor),
-            _raises_not_equal(ops, lambda: ops.allclose_raise(d.tensor, d.other)),
-        ],
-        "equal": lambda ops, d: [
-            ops.equal(d.tensor, d.tensor),
-            ops.equal(d.tensor, d.other),
-        ],
-        "equal_block": lambda ops, d: [
-            ops.equal_block(d.block, d.block),
-            ops.equal_block(d.block, d.other.block(1)),
-        ],
-        "equal_block_raise": lambda ops, d: [
-            ops.equal_block_raise(d.block, d.block),
-            _raises_not_equal(
-                ops, lambda: ops.equal_block_raise(d.block, d.other.block(1))
-            ),
-        ],
-        "equal_raise": lambda ops, d: [
-            ops.equal_raise(d.tensor, d.tensor),
-            _raises_not_equal(ops, lambda: ops.equal_raise(d.tensor, d.other)),
-        ],
-        "equal_metadata": lambda ops, d: [
-            ops.equal_metadata(d.tensor, d.other),
-            ops.equal_metadata(d.tensor, d.components),
-        ],
-        "equal_metadata_block": lambda ops, d: [
-            ops.equal_metadata_block(d.block, d.other.block(1)),
-            ops.equal_metadata_block(d.block, d.tensor.block(0)),
-        ],
-        "equal_metadata_block_raise": lambda ops, d: [
-            ops.equal_metadata_block_raise(d.block, d.other.block(1)),
-            _raises_not_equal(
-                ops,
-                lambda: ops.equal_metadata_block_raise(d.block, d.tensor.block(0)),
-            ),
-        ],
-        "equal_metadata_raise": lambda ops, d: [
-            ops.equal_metadata_raise(d.tensor, d.other),
-            _raises_not_equal(
-                ops, lambda: ops.equal_metadata_raise(d.tensor, d.components)
-            ),
-        ],
-        # _math
-        "abs": lambda ops, d: ops.abs(d.tensor),
-        "add": lambda ops, d: [ops.add(d.tensor, d.other), ops.add(d.tensor, 2.5)],
-        "divide": lambda ops, d: [
-            ops.divide(d.tensor, d.other),
-            ops.divide(d.tensor, 2.5),
-        ],
-        "multiply": lambda ops, d: [
-            ops.multiply(d.tensor, d.other),
-            ops.multiply(d.tensor, 2.5),
-        ],
-        "pow": lambda ops, d: [ops.pow(d.tensor, 2), ops.pow(d.tensor, 0.5)],
-        "subtract": lambda ops, d: [
-            ops.subtract(d.tensor, d.other),
-            ops.subtract(d.tensor, 2.5),
-        ],
-        # _linalg
-        "dot": lambda ops, d: ops.dot(d.tensor, d.no_gradients),
-        "lstsq": lambda ops, d: ops.lstsq(d.X, d.Y, rcond=1e-10),
-        "solve": lambda ops, d: ops.solve(d.square, d.rhs),
-        # _creation
-        "block_from_array": lambda ops, d: [
-            ops.block_from_array(d.array),
-            ops.block_from_array(
-                d.array, sample_names=["a", "b"], property_names=["p"]
-            ),
-            ops.block_from_array(d.array, property_names=["p", "q"]),
-        ],
-        "empty_like": lambda ops, d: ops.empty_like(d.tensor),
-        "empty_like_block": lambda ops, d: ops.empty_like_block(d.block),
-        "ones_like": lambda ops, d: ops.ones_like(d.tensor, requires_grad=True),
-        "ones_like_block": lambda ops, d: ops.ones_like_block(d.block),
-        "zeros_like": lambda ops, d: ops.zeros_like(d.tensor, gradients="positions"),
-        "zeros_like_block": lambda ops, d: ops.zeros_like_block(d.block),
-        "random_uniform_like": lambda ops, d: ops.random_uniform_like(d.tensor),
-        "random_uniform_like_block": lambda ops, d: ops.random_uniform_like_block(
-            d.block, requires_grad=True
-        ),
-        "one_hot": lambda ops, d: [
-            ops.one_hot(d.labels, d.dimension),
-            ops.one_hot(d.empty_labels, d.empty_dimension),
-        ],
-        # _autograd
-        "detach": lambda ops, d: ops.detach(d.tensor),
-        "detach_block": lambda ops, d: ops.detach_block(d.block),
-        "requires_grad": lambda ops, d: ops.requires_grad(d.tensor),
-        "requires_grad_block": lambda ops, d: ops.requires_grad_block(d.block),
-        # _blocks
-        "is_contiguous": lambda ops, d: ops.is_contiguous(d.tensor),
-        "is_contiguous_block": lambda ops, d: ops.is_contiguous_block(d.block),
-        "make_contiguous": lambda ops, d: ops.make_contiguous(d.tensor),
-        "make_contiguous_block": lambda ops, d: ops.make_contiguous_block(d.block),
-        "remove_gradients": lambda ops, d: ops.remove_gradients(d.tensor),
-        "remove_gradients_block": lambda ops, d: ops.remove_gradients_block(d.block),
-        "drop_blocks": lambda ops, d: ops.drop_blocks(d.tensor, d.keys),
-        "drop_empty_blocks": lambda ops, d: ops.drop_empty_blocks(
-            ops.slice(d.tensor, "samples", d.other_selection)
-        ),
-        "filter_blocks": lambda ops, d: ops.filter_blocks(d.tensor, d.keys),
-        # _unique
-        "unique_metadata": lambda ops, d: [
-            ops.unique_metadata(d.tensor, "samples", "system"),
-            ops.unique_metadata(d.tensor, "samples", ["atom"], "positions"),
-            ops.unique_metadata(d.tensor, "properties", "n"),
-            ops.unique_metadata(
-                ops.drop_blocks(d.tensor, d.tensor.keys), "samples", "system"
-            ),
-        ],
-        "unique_metadata_block": lambda ops, d: [
-            ops.unique_metadata_block(d.block, "samples", ["system"]),
-            ops.unique_metadata_block(d.block, "properties", "n", "positions"),
-        ],
-        # _join
-        "join": lambda ops, d: [
-            ops.join([d.tensor, d.other], "samples", add_dimension="tensor"),
-            ops.join([d.tensor, d.other], "properties", add_dimension="tensor"),
-            ops.join(
-                [d.tensor, ops.drop_blocks(d.other, d.keys)],
-                "samples",
-                different_keys="union",
-                add_dimension="tensor",
-            ),
-            ops.join(
-                [d.tensor, ops.drop_blocks(d.other, d.keys)],
-                "properties",
-                different_keys="intersection",
-                add_dimension="tensor",
-            ),
-        ],
-        "join_blocks": lambda ops, d: [
-            ops.join_blocks([d.block, d.other.block(1)], "samples", "tensor"),
-            ops.join_blocks([d.block, d.other.block(1)], "properties", "tensor"),
-        ],
-        # _slice
-        "slice": lambda ops, d: [
-            ops.slice(d.tensor, "samples", d.selection),
-            ops.slice(d.tensor, "properties", d.properties_selection),
-            ops.slice(d.tensor, "samples", d.empty_selection),
-        ],
-        "slice_block": lambda ops, d: ops.slice_block(d.block, "samples", d.selection),
-        "split": lambda ops, d: ops.split(
-            d.tensor, "samples", [d.selection, d.other_selection]
-        ),
-        "split_block": lambda ops, d: ops.split_block(
-            d.block, "properties", [d.properties_selection]
-        ),
-        # _sort
-        "sort": lambda ops, d: ops.sort(
-            ops.join([d.other, d.tensor], "samples", add_dimension="tensor")
-        ),
-        "sort_block": lambda ops, d: ops.sort_block(d.block, descending=True),
-        # _dimensions
-        "append_dimension": lambda ops, d: [
-            ops.append_dimension(d.tensor, "keys", "new", d.new_values),
-            ops.append_dimension(d.tensor, "properties", "new", 3),
-        ],
-        "insert_dimension": lambda ops, d: [
-            ops.insert_dimension(d.tensor, "samples", 0, "new", 1),
-            ops.insert_dimension(d.tensor, "keys", 1, "new", d.new_values),
-        ],
-        "permute_dimensions": lambda ops, d: [
-            ops.permute_dimensions(d.tensor, "samples", [1, 0]),
-            ops.permute_dimensions(d.tensor, "keys", [1, 0]),
-        ],
-        "remove_dimension": lambda ops, d: ops.remove_dimension(
-            ops.append_dimension(d.tensor, "samples", "new", 3), "samples", "new"
-        ),
-        "rename_dimension": lambda ops, d: [
-            ops.rename_dimension(d.tensor, "samples", "atom", "center"),
-            ops.rename_dimension(d.tensor, "keys", "key_1", "first"),
-        ],
-        # _reduce
-        "sum_over_samples": lambda ops, d: [
-            ops.sum_over_samples(d.tensor, "atom"),
-            ops.sum_over_samples(d.tensor, ["system", "atom"]),
-        ],
-        "sum_over_samples_block": lambda ops, d: ops.sum_over_samples_block(
-            d.block, ["atom"]
-        ),
-        "mean_over_samples": lambda ops, d: ops.mean_over_samples(d.tensor, "atom"),
-        "mean_over_samples_block": lambda ops, d: ops.mean_over_samples_block(
-            d.block, "system"
-        ),
-        "var_over_samples": lambda ops, d: ops.var_over_samples(d.tensor, "atom"),
-        "var_over_samples_block": lambda ops, d: ops.var_over_samples_block(
-            d.block, "atom"
-        ),
-        "std_over_samples": lambda ops, d: ops.std_over_samples(d.tensor, "atom"),
-        "std_over_samples_block": lambda ops, d: ops.std_over_samples_block(
-            d.block, "atom"
-        ),
-        "sum_over_properties": lambda ops, d: ops.sum_over_properties(d.tensor, "n"),
-        "sum_over_properties_block": lambda ops, d: ops.sum_over_properties_block(
-            d.block, "n"
-        ),
-        "mean_over_properties": lambda ops, d: ops.mean_over_properties(d.tensor, "n"),
-        "mean_over_properties_block": lambda ops, d: ops.mean_over_properties_block(
-            d.block, "n"
-        ),
-        "var_over_properties": lambda ops, d: ops.var_over_properties(d.tensor, "n"),
-        "var_over_properties_block": lambda ops, d: ops.var_over_properties_block(
-            d.block, "n"
-        ),
-        "std_over_properties": lambda ops, d: ops.std_over_properties(d.tensor, "n"),
-        "std_over_properties_block": lambda ops, d: ops.std_over_properties_block(
-            d.block, "n"
-        ),
-    }
-
-
-OPERATIONS_CALLS = _dict_calls()
-
-# values which are not deterministic: only the metadata, device, dtype and
-# shape are compared
-RANDOM = {
-    "empty_like",
-    "empty_like_block",
-    "random_uniform_like",
-    "random_uniform_like_block",
-}
+# name -> function of the operations and inputs; the test checks every public
+# name is here
+OPERATIONS_CALLS = operation_calls(_raises_not_equal)
 
 FLAVOURS = {"scripted": SCRIPTED, "script-branches": SCRIPT_BRANCHES}
 
@@ -959,7 +634,7 @@ def test_operation(name, dtype, flavour, device, elsewhere):
     inputs = _inputs(dtype, device)
     with elsewhere(device):
         result = call(ops, inputs)
-    _check(result, expected, device, dtype, values=name not in RANDOM)
+    _check(result, expected, device, dtype, values=name not in RANDOM_OPERATIONS)
 
 
 # operations with a gradient flowing from the input values to the output values
@@ -1012,7 +687,7 @@ def test_operation_autograd(name, flavour, device, elsewhere):
         loss.backward()
     for leaf in leaves:
         assert leaf.grad is not None
-        assert _on_device(leaf.grad, device)
+        assert on_device(leaf.grad, device)
         assert leaf.grad.dtype == torch.float32
 
 
