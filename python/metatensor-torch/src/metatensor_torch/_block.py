@@ -34,14 +34,6 @@ from ._labels import Labels, _not_in_torchscript, _spaces
 from ._utils import dtype_name
 
 
-def _device_name(device: torch.device) -> str:
-    return str(device)
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return dtype_name(dtype)
-
-
 def _check_block(
     values: Tensor, samples: Labels, components: List[Labels], properties: Labels
 ):
@@ -71,9 +63,9 @@ def _check_block(
         raise ValueError(
             "cannot create TensorBlock: values and samples must be on the same "
             + "device, got "
-            + _device_name(device)
+            + str(device)
             + " and "
-            + _device_name(samples.values.device)
+            + str(samples.values.device)
         )
     for i, component in enumerate(components):
         names = component.names
@@ -114,9 +106,9 @@ def _check_block(
             raise ValueError(
                 "cannot create TensorBlock: values and components must be on the "
                 + "same device, got "
-                + _device_name(device)
+                + str(device)
                 + " and "
-                + _device_name(component.values.device)
+                + str(component.values.device)
             )
     last = len(shape) - 1
     if shape[last] != properties.values.shape[0]:
@@ -133,9 +125,9 @@ def _check_block(
         raise ValueError(
             "cannot create TensorBlock: values and properties must be on the same "
             + "device, got "
-            + _device_name(device)
+            + str(device)
             + " and "
-            + _device_name(properties.values.device)
+            + str(properties.values.device)
         )
 
 
@@ -349,17 +341,17 @@ class TensorBlock:
         if gradient_values.device != values.device:
             raise ValueError(
                 "invalid parameter: the gradient values are on device '"
-                + _device_name(gradient_values.device)
+                + str(gradient_values.device)
                 + "' but the block values are on device '"
-                + _device_name(values.device)
+                + str(values.device)
                 + "'"
             )
         if gradient_values.dtype != values.dtype:
             raise ValueError(
                 "invalid parameter: the gradient values have dtype '"
-                + _dtype_name(gradient_values.dtype)
+                + dtype_name(gradient_values.dtype)
                 + "' but the block values have dtype '"
-                + _dtype_name(values.dtype)
+                + dtype_name(values.dtype)
                 + "'"
             )
         samples = gradient._samples

@@ -15,8 +15,9 @@ from torch import Tensor
 
 from . import _eager
 from . import _tensor_ops as ops
-from ._block import TensorBlock, _descendants, _dtype_name, _parse_to, _relative
+from ._block import TensorBlock, _descendants, _parse_to, _relative
 from ._labels import Labels, LabelsEntry, _not_in_torchscript, _spaces
+from ._utils import dtype_name
 
 
 def _names_list(names: List[str]) -> str:
@@ -80,9 +81,9 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             raise ValueError(
                 "invalid parameter: invalid tensor map: got blocks with different "
                 + "dtypes, at least '"
-                + _dtype_name(dtype)
+                + dtype_name(dtype)
                 + "' and '"
-                + _dtype_name(values.dtype)
+                + dtype_name(values.dtype)
                 + "' were detected"
             )
         names = block.samples.names

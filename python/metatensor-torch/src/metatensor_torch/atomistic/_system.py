@@ -73,10 +73,6 @@ def _options_json(
 # validation
 
 
-def _device_str(device: torch.device) -> str:
-    return str(device)
-
-
 def _check_options_arguments(cutoff: float) -> float:
     if not (cutoff > 0.0) or cutoff == math.inf:
         raise ValueError(
@@ -212,9 +208,9 @@ def _check_same_device(tensor: Tensor, device: torch.device, context: str):
         raise ValueError(
             context
             + " must be on the same device as this system, got "
-            + _device_str(tensor.device)
+            + str(tensor.device)
             + " and "
-            + _device_str(device)
+            + str(device)
         )
 
 
@@ -278,9 +274,9 @@ def _check_neighbors(neighbors: TensorBlock, positions: Tensor, cell: Tensor):
     if neighbors.device != positions.device:
         raise ValueError(
             "`neighbors` device ("
-            + _device_str(neighbors.device)
+            + str(neighbors.device)
             + ") does not match this system's device ("
-            + _device_str(positions.device)
+            + str(positions.device)
             + ")"
         )
     if neighbors.dtype != positions.dtype:
@@ -504,13 +500,13 @@ class System:
             raise ValueError(
                 "`types`, `positions`, `cell`, and `pbc` must be on the same "
                 + "device, got "
-                + _device_str(device)
+                + str(device)
                 + ", "
-                + _device_str(positions.device)
+                + str(positions.device)
                 + ", "
-                + _device_str(cell.device)
+                + str(cell.device)
                 + ", and "
-                + _device_str(pbc.device)
+                + str(pbc.device)
             )
         _check_types(types, "`types`")
         _check_positions(positions, types.shape[0], "`positions`")
@@ -754,11 +750,11 @@ class System:
         if tensor.device != self._types.device:
             raise ValueError(
                 "device ("
-                + _device_str(tensor.device)
+                + str(tensor.device)
                 + ") of the custom data '"
                 + name
                 + "' does not match this system device ("
-                + _device_str(self._types.device)
+                + str(self._types.device)
                 + ")"
             )
         if tensor.dtype != self._positions.dtype:
