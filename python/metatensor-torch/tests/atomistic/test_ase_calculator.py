@@ -262,7 +262,7 @@ def test_float32():
     expected = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
 
     atoms.calc = MetatomicCalculator(wrap(PairPotential(), dtype="float32"))
-    assert atoms.calc._dtype == torch.float32
+    assert atoms.calc._evaluator.dtype == torch.float32
     energy = atoms.get_potential_energy()
     assert isinstance(energy, float)
     assert energy == pytest.approx(expected[0], rel=1e-5)
@@ -338,7 +338,7 @@ def test_variants(model):
     )
     # the energy variant is the default of the other outputs, which do not
     # have it here
-    assert atoms.calc._keys["non_conservative_force"] is None
+    assert atoms.calc._evaluator.keys["non_conservative_force"] is None
     with pytest.raises(ValueError, match="needs the 'non_conservative_force' output"):
         MetatomicCalculator(
             model, variants={"energy": "doubled"}, non_conservative=True
@@ -357,7 +357,7 @@ def test_variants(model):
     assert atoms.get_potential_energy() == pytest.approx(
         2 * reference_energy(atoms), rel=1e-10
     )
-    assert calculator._keys["non_conservative_force"] == "non_conservative_force"
+    assert calculator._evaluator.keys["non_conservative_force"] == "non_conservative_force"
 
     with pytest.raises(ValueError, match="unknown key 'forces' in `variants`"):
         MetatomicCalculator(model, variants={"forces": "x"})
@@ -486,8 +486,8 @@ def test_invalid_model():
 
 def test_device_and_dtype(model):
     calculator = MetatomicCalculator(model, device="cpu")
-    assert calculator._device == torch.device("cpu")
-    assert calculator._dtype == torch.float64
+    assert calculator._evaluator.device == torch.device("cpu")
+    assert calculator._evaluator.dtype == torch.float64
     with pytest.raises(ValueError):
         MetatomicCalculator(model, device="cuda")
 

@@ -28,18 +28,15 @@ from ase.calculators.calculator import (
     all_properties,
 )
 
-from .._classes import Labels, TensorBlock, TensorMap
+from .._classes import Labels, TensorMap
 from ._ase_inputs import ase_input, same_value, watched_keys
 from ._ase_symmetrized import (
     SymmetrizedCalculator,
     _full_3x3_to_voigt,
     rotation_quadrature,
 )
-from ._devices import pick_device
-from ._model import is_atomistic_model, load_atomistic_model
-from ._neighbors import add_neighbor_lists
-from ._outputs import ModelEvaluationOptions, ModelOutput
-from ._quantities import pick_output
+from ._evaluator import ModelEvaluator
+from ._outputs import ModelOutput
 from ._system import System
 
 
@@ -53,14 +50,6 @@ __all__ = [
 # the properties this calculator can compute (ASE asks for others as well, they
 # are refused in `calculate`)
 SUPPORTED_PROPERTIES = ["energy", "energies", "forces", "stress", "free_energy"]
-
-# outputs whose variant defaults to the variant chosen for "energy"
-VARIANT_KEYS = [
-    "energy",
-    "energy_uncertainty",
-    "non_conservative_force",
-    "non_conservative_stress",
-]
 
 
 class MetatomicCalculator(Calculator):
@@ -126,36 +115,19 @@ class MetatomicCalculator(Calculator):
 
         parameters: Dict[str, Any] = {}
         if isinstance(model, (str, bytes, os.PathLike)):
-            path = os.fsdecode(model)
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"given model path '{path}' does not exist")
-            parameters["model"] = path
+            parameters["model"] = os.fsdecode(model)
             if extensions_directory is not None:
                 extensions_directory = os.fsdecode(extensions_directory)
-            model = load_atomistic_model(
-                path, extensions_directory=extensions_directory
-            )
-        elif isinstance(model, torch.nn.Module):
-            if not is_atomistic_model(model):
-                raise TypeError(
-                    "`model` must be an AtomisticModel (Python or scripted) or "
-                    f"the path to a saved one, got a {type(model).__name__} module"
-                )
-        else:
-            raise TypeError(
-                "`model` must be an AtomisticModel or the path to a saved one, "
-                f"got {type(model).__name__}"
-            )
-
-        if non_conservative not in (False, True, "forces", "stress"):
-            raise ValueError(
-                "`non_conservative` must be False, True, 'forces' or 'stress', "
-                f"got {non_conservative!r}"
-            )
-        if neighbor_skin < 0:
-            raise ValueError(
-                f"`neighbor_skin` must be non-negative, got {neighbor_skin}"
-            )
+        self._evaluator = ModelEvaluator(
+            model,
+            device=device,
+            check_consistency=check_consistency,
+            variants=variants,
+            non_conservative=non_conservative,
+            uncertainty_threshold=uncertainty_threshold,
+            extensions_directory=extensions_directory,
+            neighbor_skin=neighbor_skin,
+        )
 
         parameters["extensions_directory"] = extensions_directory
         parameters["check_consistency"] = bool(check_consistency)
@@ -169,45 +141,7 @@ class MetatomicCalculator(Calculator):
             parameters["additional_outputs"] = additional_outputs
         self.parameters = parameters
 
-        capabilities = model.capabilities()
-        desired = str(device) if device is not None else None
-        self._device = torch.device(
-            pick_device(capabilities.supported_devices, desired)
-        )
-        if capabilities.dtype not in ("float32", "float64"):
-            raise ValueError(
-                f"unsupported dtype in the model capabilities: '{capabilities.dtype}'"
-            )
-        self._dtype = getattr(torch, capabilities.dtype)
-        self._model = model.to(device=self._device)
-        self._check_consistency = bool(check_consistency)
-        self._skin = float(neighbor_skin)
-
-        outputs = capabilities.outputs
-        self._keys = _resolve_variants(variants, outputs)
-        self._non_conservative_forces = non_conservative in (True, "forces")
-        self._non_conservative_stress = non_conservative in (True, "stress")
-        for enabled, base in [
-            (self._non_conservative_forces, "non_conservative_force"),
-            (self._non_conservative_stress, "non_conservative_stress"),
-        ]:
-            if enabled and self._keys[base] is None:
-                raise ValueError(
-                    f"non_conservative={non_conservative!r} needs the '{base}' "
-                    "output, which this model does not have (its outputs are "
-                    f"{sorted(outputs.keys())})"
-                )
-
-        self._uncertainty_threshold = uncertainty_threshold
-        uncertainty_key = self._keys["energy_uncertainty"]
-        self._uncertainty_key: Optional[str] = None
-        if (
-            uncertainty_key is not None
-            and uncertainty_threshold is not None
-            and uncertainty_threshold > 0
-        ):
-            if outputs[uncertainty_key].sample_kind == "atom":
-                self._uncertainty_key = uncertainty_key
+        self._model = self._evaluator.model
 
         if additional_outputs is None:
             additional_outputs = {}
@@ -227,10 +161,7 @@ class MetatomicCalculator(Calculator):
         """the additional outputs of the last calculation, as returned by the
         model"""
 
-        self._neighbor_options = list(self._model.requested_neighbor_lists())
-        self._requested_inputs: Dict[str, ModelOutput] = dict(
-            self._model.requested_inputs(use_new_names=True)
-        )
+        self._requested_inputs = self._evaluator.requested_inputs
         self._watched_info, self._watched_arrays = watched_keys(self._requested_inputs)
 
     # ------------------------------------------------------------------ #
@@ -433,102 +364,40 @@ class MetatomicCalculator(Calculator):
         ``explicit`` (or ``explicit_forces``/``explicit_stress``) marks gradients
         the caller asked for: they raise if the energy is not differentiable,
         others are dropped."""
-        energy_key = self._keys["energy"]
-        if energy_key is None:
+        if self._evaluator.keys["energy"] is None:
             raise PropertyNotImplementedError(
                 "this model has no 'energy' output, it can not compute energies, "
                 "forces or stress (use `run_model` for its other outputs)"
             )
-        outputs = {energy_key: ModelOutput(unit="eV", sample_kind="system")}
-        if per_atom:
-            outputs[energy_key] = ModelOutput(unit="eV", sample_kind="atom")
-        if self._uncertainty_key is not None:
-            outputs[self._uncertainty_key] = ModelOutput(unit="eV", sample_kind="atom")
-
-        nc_forces = forces and self._non_conservative_forces
-        nc_stress = stress and self._non_conservative_stress
-        if nc_forces:
-            key = self._keys["non_conservative_force"]
-            outputs[key] = ModelOutput(unit="eV/Angstrom", sample_kind="atom")
-        if nc_stress:
-            key = self._keys["non_conservative_stress"]
-            outputs[key] = ModelOutput(unit="eV/Angstrom^3", sample_kind="system")
-        if additional:
-            for name, request in self._additional_requests.items():
-                outputs.setdefault(name, request)
-
-        grad_forces = forces and not nc_forces
-        grad_stress = stress and not nc_stress
-        results, positions, strains = self._evaluate(
-            atoms_list, outputs, forces=grad_forces, stress=grad_stress, selected=None
+        data = self._evaluator.energy_and_gradients(
+            [_structure(atoms) for atoms in atoms_list],
+            per_atom=per_atom,
+            forces=forces,
+            virial=stress,
+            explicit=explicit,
+            explicit_forces=explicit_forces,
+            explicit_virial=explicit_stress,
+            inputs=self._inputs_hook(atoms_list),
+            additional=self._additional_requests if additional else None,
         )
         if additional:
+            results = self._evaluator.last_outputs
             self.additional_outputs = {
                 name: results[name] for name in self._additional_requests
             }
 
-        n_systems = len(atoms_list)
-        counts = [len(a) for a in atoms_list]
-        block = results[energy_key].block()
-        data: Dict[str, List[Any]] = {}
-        if per_atom:
-            data["energies"] = [e[:, 0] for e in _per_atom_values(block, counts)]
-            energy_tensor = _sum_per_system(block, n_systems)
-        else:
-            energy_tensor = _per_system_values(block, n_systems)[:, 0]
-        data["energy"] = energy_tensor.detach().to("cpu", torch.float64).tolist()
-
-        if self._uncertainty_key is not None:
-            uncertainty = results[self._uncertainty_key].block()
-            self._warn_uncertainty(uncertainty, counts)
-
-        if grad_forces or grad_stress:
-            inputs = (positions if grad_forces else []) + (
-                strains if grad_stress else []
-            )
-            if energy_tensor.requires_grad:
-                grads = torch.autograd.grad(
-                    energy_tensor.sum(), inputs, allow_unused=True
-                )
-                grads = [
-                    torch.zeros_like(x) if g is None else g
-                    for g, x in zip(grads, inputs)
-                ]
-            else:
-                wanted = explicit or (grad_forces and explicit_forces)
-                wanted = wanted or (grad_stress and explicit_stress)
-                if wanted:
-                    raise RuntimeError(
-                        "the energy computed by the model does not depend on the "
-                        "positions or the cell (it is not differentiable), can "
-                        "not compute forces or stress by automatic differentiation"
-                    )
-                grads = None
-            if grads is not None:
-                if grad_forces:
-                    data["forces"] = [
-                        -g.detach().to("cpu", torch.float64).numpy()
-                        for g in grads[: len(positions)]
-                    ]
-                    grads = grads[len(positions) :]
-                if grad_stress:
-                    data["stress"] = [
-                        g.detach().to("cpu", torch.float64).numpy() / a.cell.volume
-                        for g, a in zip(grads, atoms_list)
-                    ]
-
-        if nc_forces:
-            values = results[self._keys["non_conservative_force"]].block()
-            data["forces"] = [
-                f[:, :, 0] - f[:, :, 0].mean(axis=0, keepdims=True)
-                for f in _per_atom_values(values, counts)
+        result: Dict[str, List[Any]] = {
+            "energy": [float(e) for e in data["energy"]],
+        }
+        for name in ["energies", "forces"]:
+            if name in data:
+                result[name] = [_numpy(value) for value in data[name]]
+        if "virial" in data:
+            result["stress"] = [
+                -_numpy(virial) / atoms.cell.volume
+                for virial, atoms in zip(data["virial"], atoms_list)
             ]
-        if nc_stress:
-            values = results[self._keys["non_conservative_stress"]].block()
-            per_system = _per_system_values(values, n_systems)[:, :, :, 0]
-            array = per_system.detach().to("cpu", torch.float64).numpy()
-            data["stress"] = [s for s in array]
-        return data
+        return result
 
     def _evaluate(
         self,
@@ -541,68 +410,31 @@ class MetatomicCalculator(Calculator):
         """Build the systems (positions requiring grad when ``forces``, a strain
         applied to positions and cell when ``stress``), their neighbor lists and
         inputs, and run the model."""
-        systems = []
-        all_positions = []
-        strains = []
-        for atoms in atoms_list:
-            positions = torch.tensor(
-                atoms.positions, dtype=self._dtype, device=self._device
-            )
-            pbc = torch.tensor(atoms.pbc, dtype=torch.bool, device=self._device)
-            cell = torch.tensor(
-                atoms.cell.array, dtype=self._dtype, device=self._device
-            )
-            cell = cell * pbc.unsqueeze(1).to(self._dtype)
-            if forces:
-                positions.requires_grad_(True)
-            all_positions.append(positions)
-            if stress:
-                strain = torch.eye(
-                    3, dtype=self._dtype, device=self._device, requires_grad=True
-                )
-                strains.append(strain)
-                system_positions = positions @ strain
-                cell = cell @ strain
-            else:
-                system_positions = positions
-            types = torch.tensor(atoms.numbers, dtype=torch.int32, device=self._device)
-            system = System(types=types, positions=system_positions, cell=cell, pbc=pbc)
+        results, _, positions, strains = self._evaluator.evaluate(
+            [_structure(atoms) for atoms in atoms_list],
+            outputs,
+            forces=forces,
+            stress=stress,
+            selected_atoms=selected,
+            inputs=self._inputs_hook(atoms_list),
+        )
+        return results, positions, strains
+
+    def _inputs_hook(self, atoms_list: List[ase.Atoms]):
+        """A function adding the inputs the model requests, taken from
+        ``atoms_list``, to the systems of the model (``None`` when the model
+        requests no inputs)."""
+        if len(self._requested_inputs) == 0:
+            return None
+        dtype = self._evaluator.dtype
+        device = self._evaluator.device
+
+        def add_inputs(system: System, index: int) -> None:
             for name, request in self._requested_inputs.items():
-                data = ase_input(atoms, name, request, self._dtype, self._device)
+                data = ase_input(atoms_list[index], name, request, dtype, device)
                 system.add_data(name, data)
-            systems.append(system)
 
-        if len(self._neighbor_options) != 0:
-            add_neighbor_lists(
-                systems, self._neighbor_options, length_unit="angstrom", skin=self._skin
-            )
-        options = ModelEvaluationOptions(
-            length_unit="angstrom", outputs=outputs, selected_atoms=selected
-        )
-        results = self._model(
-            systems, options, check_consistency=self._check_consistency
-        )
-        return results, all_positions, strains
-
-    def _warn_uncertainty(self, block: TensorBlock, counts: List[int]) -> None:
-        threshold = self._uncertainty_threshold
-        values = block.values.detach().to("cpu", torch.float64).reshape(-1)
-        samples = block.samples.values.to("cpu")
-        above = values > threshold
-        if bool(above.any()):
-            where = samples[above]
-            if len(counts) == 1:
-                atoms = where[:, 1].tolist()
-                description = f"atoms {atoms}"
-            else:
-                description = "(system, atom) " + str(
-                    [tuple(row) for row in where[:, :2].tolist()]
-                )
-            warnings.warn(
-                "the energy uncertainty of some atoms is larger than the threshold "
-                f"of {threshold} eV: {description}",
-                stacklevel=3,
-            )
+        return add_inputs
 
 
 MetatensorCalculator = MetatomicCalculator
@@ -613,74 +445,10 @@ MetatensorCalculator = MetatomicCalculator
 # helpers
 
 
-def _resolve_variants(
-    variants: Optional[Dict[str, Optional[str]]], outputs: Dict[str, ModelOutput]
-) -> Dict[str, Optional[str]]:
-    """The output name used for each of ``VARIANT_KEYS`` (``None`` when the model
-    does not have it)."""
-    variants = dict(variants) if variants is not None else {}
-    for key in variants:
-        if key not in VARIANT_KEYS:
-            raise ValueError(
-                f"unknown key '{key}' in `variants`, expected one of {VARIANT_KEYS}"
-            )
-    default = variants.get("energy")
-    keys: Dict[str, Optional[str]] = {}
-    for base in VARIANT_KEYS:
-        has_base = any(name == base or name.startswith(base + "/") for name in outputs)
-        if base in variants:
-            # an explicit choice must exist (if the model has this output at all)
-            if not has_base and base != "energy":
-                keys[base] = None
-                continue
-            keys[base] = pick_output(base, outputs, variants[base])
-        elif not has_base:
-            keys[base] = None
-        else:
-            try:
-                keys[base] = pick_output(base, outputs, default)
-            except Exception:
-                if base == "energy":
-                    raise
-                # the default variant of energy does not exist for this output
-                keys[base] = None
-    return keys
+def _structure(atoms: ase.Atoms):
+    """The ``(types, positions, cell, pbc)`` of ``atoms``."""
+    return (atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc)
 
 
-def _per_system_values(block: TensorBlock, n_systems: int) -> torch.Tensor:
-    """The values of a per-system block, ordered by system."""
-    systems = block.samples.column("system").to(torch.long)
-    values = block.values
-    if values.shape[0] != n_systems:
-        raise ValueError(
-            f"expected one sample per system ({n_systems}) in the output of the "
-            f"model, got {values.shape[0]}"
-        )
-    if bool((systems == torch.arange(n_systems, device=systems.device)).all()):
-        return values
-    order = torch.argsort(systems)
-    return values[order]
-
-
-def _sum_per_system(block: TensorBlock, n_systems: int) -> torch.Tensor:
-    """Sum a per-atom block (with ``[n_atoms, 1]`` values) over the atoms of
-    each system (differentiable)."""
-    systems = block.samples.column("system").to(torch.long)
-    values = block.values.reshape(block.values.shape[0], -1)[:, 0]
-    result = torch.zeros(n_systems, dtype=values.dtype, device=values.device)
-    return result.index_add(0, systems, values)
-
-
-def _per_atom_values(block: TensorBlock, counts: List[int]) -> List[np.ndarray]:
-    """The values of a per-atom block as float64 arrays, one per system with one
-    row per atom (zeros for atoms missing from the samples)."""
-    cpu = torch.device("cpu")
-    samples = block.samples.values.to(cpu).to(torch.long)
-    offsets = torch.tensor([0] + counts, dtype=torch.long, device=cpu).cumsum(0)
-    rows = offsets[samples[:, 0]] + samples[:, 1]
-    values = block.values.detach().to(cpu, torch.float64)
-    result = torch.zeros(
-        (int(offsets[-1]),) + tuple(values.shape[1:]), dtype=torch.float64, device=cpu
-    )
-    result[rows] = values
-    return [part.numpy() for part in torch.split(result, counts)]
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to("cpu", torch.float64).numpy()
