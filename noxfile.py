@@ -202,14 +202,11 @@ def tests_learn(session: nox.Session) -> None:
     session.run("python", "examples/train_model.py", "--epochs", "20")
 
 
-@nox.session(name="tests-engines")
-def tests_engines(session: nox.Session) -> None:
-    """The engine routes of the atomistic models (tests/engines): LAMMPS on 1
-    and 2 MPI ranks, i-PI with several clients, OpenMM, TorchSim, and training
-    over 2 processes with torchrun; they also run the inputs of
-    examples/engines."""
+def install_engines(session: nox.Session, *extra: str) -> None:
+    """Install the simulation engines, the atomistic dependencies and all our
+    distributions but the umbrella one (plus the ``extra`` requirements)."""
     install_build_deps(session)
-    session.install(NUMPY, TORCH, "pytest>=7", *ATOMISTIC_DEPS, *ENGINE_DEPS)
+    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS, *ENGINE_DEPS, *extra)
     install_ours(
         session,
         "metatensor-core",
@@ -217,6 +214,15 @@ def tests_engines(session: nox.Session) -> None:
         "metatensor-learn",
         "metatensor-torch",
     )
+
+
+@nox.session(name="tests-engines")
+def tests_engines(session: nox.Session) -> None:
+    """The engine routes of the atomistic models (tests/engines): LAMMPS on 1
+    and 2 MPI ranks, i-PI with several clients, OpenMM, TorchSim, and training
+    over 2 processes with torchrun; they also run the inputs of
+    examples/engines."""
+    install_engines(session, "pytest>=7")
     session.run(
         *pytest_args(session, "tests/engines"),
         env={"METATENSOR_TESTS_REQUIRE_TORCH": "1", "OMP_NUM_THREADS": "1"},
@@ -229,15 +235,7 @@ def bench_engines(session: nox.Session) -> None:
     step, parallel efficiency, the cost of our callback) and i-PI with 1 and 2
     clients (steps per second). Extra arguments (e.g. ``-- --quick``) go to both
     scripts."""
-    install_build_deps(session)
-    session.install(NUMPY, TORCH, *ATOMISTIC_DEPS, *ENGINE_DEPS)
-    install_ours(
-        session,
-        "metatensor-core",
-        "metatensor-operations",
-        "metatensor-learn",
-        "metatensor-torch",
-    )
+    install_engines(session)
     session.run("python", "benchmarks/bench_lammps.py", *session.posargs)
     session.run("python", "benchmarks/bench_ipi.py", *session.posargs)
 
