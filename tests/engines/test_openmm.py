@@ -156,6 +156,27 @@ def test_example_run(tmp_path, model):
     np.testing.assert_allclose(energy, reference_energy, rtol=1e-8)
 
 
+def test_serialization(tmp_path, model):
+    # with the model given as a path, OpenMM's XmlSerializer saves the force
+    path = tmp_path / "model.pt"
+    model.save(str(path))
+    atoms = cu_al_cell()
+    topology = openmm_topology(atoms)
+    force = get_metatensor_force(str(path), topology, atoms=np.arange(50))
+    xml = openmm.XmlSerializer.serialize(force)
+    copy = openmm.XmlSerializer.deserialize(xml)
+    assert list(copy.getParticles()) == list(range(50))
+    assert copy.usesPeriodicBoundaryConditions()
+
+    results = []
+    for candidate in [force, copy]:
+        context = _context(topology, [candidate], atoms.get_masses())
+        context.setPositions(atoms.positions * 0.1 * unit.nanometer)
+        results.append(_energy_forces(context))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 def test_errors(model):
     atoms = _cluster()
     topology = openmm_topology(atoms)

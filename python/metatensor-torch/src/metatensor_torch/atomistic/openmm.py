@@ -12,7 +12,8 @@ This module imports ``openmm`` when :py:func:`get_metatensor_force` is called
 (``import metatensor.torch.atomistic.openmm`` does not).
 """
 
-from typing import Any, Optional, Sequence, Tuple
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,15 +37,48 @@ def _ev_to_kj_per_mol() -> float:
 class _ModelComputation:
     """The function called by the :py:class:`openmm.PythonForce` at each
     evaluation: positions (and box) from the OpenMM state to energy and forces
-    in OpenMM's units."""
+    in OpenMM's units.
 
-    def __init__(self, evaluator: ModelEvaluator, types: np.ndarray, periodic: bool):
+    When the model was given as a path, pickling (used by OpenMM's
+    ``XmlSerializer``) stores the path and the options, and unpickling loads
+    the model again."""
+
+    def __init__(
+        self,
+        evaluator: ModelEvaluator,
+        types: np.ndarray,
+        periodic: bool,
+        options: Dict[str, Any],
+    ):
         self.evaluator = evaluator
         self.types = types
         self.periodic = periodic
+        self.options = options
         self.pbc = np.array([periodic] * 3)
         self.energy_unit = _ev_to_kj_per_mol()
         self.force_unit = self.energy_unit * NM_TO_ANGSTROM
+
+    def __getstate__(self) -> Dict[str, Any]:
+        if self.options.get("model") is None:
+            # a model given as an object: pickle it (works for Python models)
+            return self.__dict__
+        return {"types": self.types, "periodic": self.periodic, **self.options}
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        if "evaluator" in state:
+            self.__dict__.update(state)
+            return
+        options = {
+            "model": state["model"],
+            "device": state["device"],
+            "check_consistency": state["check_consistency"],
+        }
+        evaluator = ModelEvaluator(
+            options["model"],
+            device=options["device"],
+            check_consistency=options["check_consistency"],
+        )
+        self.__init__(evaluator, state["types"], state["periodic"], options)
 
     def __call__(self, state: Any) -> Tuple[float, np.ndarray]:
         import openmm.unit
@@ -95,7 +129,9 @@ def get_metatensor_force(
         evaluation
     :param force_group: the force group of the returned force
     :return: the force, to add to the :py:class:`openmm.System` with
-        ``system.addForce(force)``
+        ``system.addForce(force)``. OpenMM's ``XmlSerializer`` can save it when
+        ``model`` is a path (the file is loaded again when the force is read
+        back) or a Python :py:class:`AtomisticModel`.
     """
     import openmm
 
@@ -133,8 +169,14 @@ def get_metatensor_force(
     )
     evaluator.check_types(types)
 
+    options = {
+        "model": os.fspath(model) if isinstance(model, (str, os.PathLike)) else None,
+        "device": device,
+        "check_consistency": check_consistency,
+    }
     periodic = topology.getPeriodicBoxVectors() is not None
-    force = openmm.PythonForce(_ModelComputation(evaluator, types, periodic))
+    computation = _ModelComputation(evaluator, types, periodic, options)
+    force = openmm.PythonForce(computation)
     force.setUsesPeriodicBoundaryConditions(periodic)
     if atoms is not None:
         force.setParticles([int(i) for i in indices])
