@@ -8,6 +8,7 @@ import pathlib
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,16 +73,17 @@ def _kill(process):
         process.wait(timeout=10)
 
 
-def _run_simulation(directory, model_path, address, n_clients):
-    """Run ``i-pi input.xml`` in ``directory`` with ``n_clients`` clients and
-    return their logs; every process is killed on failure or timeout."""
+def _run_simulation(directory, model_path, address, n_clients, port=None):
+    """Run ``i-pi input.xml`` in ``directory`` with ``n_clients`` clients (on
+    the unix socket ``address``, or TCP on ``port``) and return their logs;
+    every process is killed on failure or timeout."""
     socket_path = pathlib.Path(f"/tmp/ipi_{address}")
     processes = []
     try:
         server = _start([str(BIN / "i-pi"), "input.xml"], directory, "server.log")
         processes.append(server)
         deadline = time.monotonic() + TIMEOUT
-        while not socket_path.exists():
+        while port is None and not socket_path.exists():
             if server.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(
                     "the i-PI server did not open its socket:\n"
@@ -98,8 +100,8 @@ def _run_simulation(directory, model_path, address, n_clients):
             "init.extxyz",
             "--address",
             address,
-            "--unix",
         ]
+        client += ["--unix"] if port is None else ["--port", str(port)]
         clients = [
             _start(client, directory, f"client-{i}.log") for i in range(n_clients)
         ]
@@ -195,6 +197,28 @@ def test_batched_requests(tmp_path, model_path):
     for bead in range(2):
         forces = _step_zero_forces(tmp_path / f"simulation.for_{bead}.extxyz")
         np.testing.assert_allclose(forces, reference, rtol=1e-6, atol=2e-8)
+
+
+def test_tcp_socket(tmp_path, model_path):
+    n_steps = 1
+    _prepare(tmp_path, n_steps)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    text = (tmp_path / "input.xml").read_text()
+    text = re.sub(
+        r"<ffsocket name='metatensor' mode='unix' pbc='false'>\s*<address>.*</address>",
+        f"<ffsocket name='metatensor' mode='inet' pbc='false'>"
+        f"<address> localhost </address> <port> {port} </port>",
+        text,
+    )
+    assert "mode='inet'" in text
+    (tmp_path / "input.xml").write_text(text)
+
+    (log,) = _run_simulation(tmp_path, model_path, "localhost", 1, port=port)
+    assert _evaluations(log) == 2 * (n_steps + 1)
+    forces = _step_zero_forces(tmp_path / "simulation.for_0.extxyz")
+    np.testing.assert_allclose(forces, _reference_forces(model_path), atol=2e-7)
 
 
 def test_client_compute(model_path):
