@@ -151,7 +151,7 @@ class IPIClient:
         self.types = np.asarray(types, dtype=np.int32).reshape(-1)
         self.pbc = np.asarray(pbc, dtype=bool).reshape(-1)
         if self.pbc.shape != (3,):
-            raise ValueError(f"`pbc` must contain 3 booleans, got shape {pbc!r}")
+            raise ValueError(f"`pbc` must contain 3 booleans, got {pbc!r}")
         self.evaluator = ModelEvaluator(
             model, device=device, check_consistency=check_consistency
         )
