@@ -61,6 +61,9 @@ class ManyBodyPotential(torch.nn.Module):
     def __init__(self, cutoff: float = CUTOFF):
         super().__init__()
         self.cutoff = float(cutoff)
+        self.morse_alpha = MORSE_ALPHA
+        self.density_beta = DENSITY_BETA
+        self.density_delta = DENSITY_DELTA
         self.neighbors = NeighborListOptions(cutoff=cutoff, full_list=True, strict=True)
 
         types = sorted(PARAMETERS)
@@ -102,17 +105,17 @@ class ManyBodyPotential(torch.nn.Module):
         r0 = 0.5 * (self.distance[type_i] + self.distance[type_j])
 
         cutoff = 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0)
-        morse = torch.exp(-MORSE_ALPHA * (r - r0))
+        morse = torch.exp(-self.morse_alpha * (r - r0))
         pair = depth * (morse * morse - 2.0 * morse) * cutoff
 
         density_terms = (
-            self.weight[type_j] * torch.exp(-DENSITY_BETA * (r - r0)) * cutoff
+            self.weight[type_j] * torch.exp(-self.density_beta * (r - r0)) * cutoff
         )
         n_atoms = len(system)
         zeros = torch.zeros(n_atoms, dtype=r.dtype, device=r.device)
         density = zeros.index_add(0, first, density_terms)
         pair_energy = zeros.index_add(0, first, 0.5 * pair)
-        embedding = self.embedding[types] * torch.sqrt(density + DENSITY_DELTA)
+        embedding = self.embedding[types] * torch.sqrt(density + self.density_delta)
         return pair_energy - embedding
 
     def forward(

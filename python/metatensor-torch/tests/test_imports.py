@@ -29,3 +29,26 @@ def test_no_compiler_at_import():
         "print('torch._dynamo' in sys.modules)"
     )
     assert _run(code) == "False"
+
+
+def test_alias_keeps_the_real_spec():
+    # importing through the alias keeps the real `__spec__`, so that relative
+    # imports inside functions of the module do not warn
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "import metatensor.torch.atomistic._units as units\n"
+        "print(units.__spec__.name, units.__spec__.parent == units.__package__)"
+    )
+    assert _run(code) == "metatensor_torch.atomistic._units True"
+
+
+def test_run_submodule_with_dash_m():
+    # `python -m metatensor.torch.<name>` runs the real module as __main__
+    # (the entry points of the engine routes are used this way)
+    output = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "metatensor.torch.atomistic.ipi", "-h"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "--template" in output

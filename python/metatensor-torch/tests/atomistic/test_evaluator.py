@@ -225,3 +225,16 @@ def test_errors(model):
         evaluator.compute(
             numbers, positions, np.zeros((3, 3)), [False] * 3, per_atom=True
         )
+
+
+def test_saved_model(model, tmp_path):
+    # the example model is TorchScript-compatible, and the evaluator loads it
+    # from a path
+    path = str(tmp_path / "model.pt")
+    model.save(path)
+    atoms = alloy(seed=5)
+    saved = ModelEvaluator(path).compute(*structure(atoms))
+    python = ModelEvaluator(model).compute(*structure(atoms))
+    assert saved["energy"] == pytest.approx(python["energy"], abs=1e-12)
+    np.testing.assert_allclose(saved["forces"], python["forces"], atol=1e-12)
+    np.testing.assert_allclose(saved["virial"], python["virial"], atol=1e-12)
