@@ -357,7 +357,9 @@ def test_variants(model):
     assert atoms.get_potential_energy() == pytest.approx(
         2 * reference_energy(atoms), rel=1e-10
     )
-    assert calculator._evaluator.keys["non_conservative_force"] == "non_conservative_force"
+    assert (
+        calculator._evaluator.keys["non_conservative_force"] == "non_conservative_force"
+    )
 
     with pytest.raises(ValueError, match="unknown key 'forces' in `variants`"):
         MetatomicCalculator(model, variants={"forces": "x"})
