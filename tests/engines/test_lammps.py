@@ -162,6 +162,9 @@ read_data       DATA
 
 pair_style      metatensor model.pt
 pair_coeff      * * 29 13
+# a thin skin: LAMMPS moves atoms between processes often
+neighbor        0.3 bin
+neigh_modify    every 1 delay 0 check yes
 
 compute         virial all pressure NULL virial
 thermo_style    custom step pe vol c_virial[1] c_virial[2] c_virial[3] &
@@ -174,12 +177,14 @@ STEPS
 
 NVE_STEPS = """
 thermo_style    custom step pe etotal
+thermo_modify   format float %.17g
 velocity        all create 800.0 4928 mom yes rot yes dist gaussian
 timestep        0.0005
 fix             integrate all nve
 thermo          100
 run             100
-write_dump      all custom final.dump id xu yu zu modify sort id format float %.17g
+write_dump      all custom final.dump id xu yu zu fx fy fz &
+                modify sort id format float %.17g
 """
 
 
@@ -239,9 +244,9 @@ def test_one_rank_two_ranks_ase(equality_runs, model_path):
         _check_against_ase(_energy_forces_virial(directory), reference)
 
 
-def test_nve_trajectories(equality_runs):
-    one = _dump(equality_runs[1][0] / "final.dump")
-    two = _dump(equality_runs[2][0] / "final.dump")
+def test_nve_trajectories(equality_runs, model_path):
+    one = _dump(equality_runs[1][0] / "final.dump")[:, :3]
+    two = _dump(equality_runs[2][0] / "final.dump")[:, :3]
     initial = ase_io.read(EXAMPLE / "cualloy.data", format="lammps-data")
     # the atoms moved, in the same way on 1 and 2 processes
     assert np.abs(one - initial.positions).max() > 0.02
@@ -249,6 +254,18 @@ def test_nve_trajectories(equality_runs):
     for n_processes in (1, 2):
         rows = _thermo(equality_runs[n_processes][0] / "log.lammps")[1]
         assert abs(rows[-1]["TotEng"] - rows[0]["TotEng"]) < 5e-3
+
+    # the energy and forces after 100 steps (neighbor lists re-used between
+    # steps) are those of the ASE calculator for the final positions
+    atoms = initial.copy()
+    atoms.positions = one
+    atoms.calc = MetatomicCalculator(str(model_path))
+    for n_processes in (1, 2):
+        directory = equality_runs[n_processes][0]
+        energy = _thermo(directory / "log.lammps")[1][-1]["PotEng"]
+        assert abs(energy - atoms.get_potential_energy()) < 1e-9
+        forces = _dump(directory / "final.dump")[:, 3:]
+        np.testing.assert_allclose(forces, atoms.get_forces(), rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -48,9 +48,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .._classes import Labels
+from .._classes import Labels, TensorBlock
 from ._evaluator import ModelEvaluator
-from ._neighbors import add_neighbor_lists
 from ._outputs import ModelEvaluationOptions, ModelOutput
 from ._system import System
 from ._units import unit_conversion_factor
@@ -65,6 +64,9 @@ UNIT_STYLES = {
     "electron": ("bohr", "hartree"),
     "si": ("meter", "joule"),
 }
+
+# the Verlet skin (Å) of the neighbor lists kept between steps
+SKIN = 1.0
 
 _NON_CONSERVATIVE = {"off": False, "on": True, "forces": "forces", "stress": "stress"}
 _BOOLEANS = {"on": True, "yes": True, "true": True, "off": False, "no": False}
@@ -325,6 +327,15 @@ class LammpsModel:
         )
         shell = max(self.range, 1e-3) / self.length_factor
 
+        # cutoff (Å) and full_list of each requested neighbor list
+        self.cutoffs = [
+            (request.engine_cutoff("angstrom"), request.full_list)
+            for request in self.evaluator.neighbor_options
+        ]
+        self._cache: Optional[_NeighborCache] = None
+        self.rebuilds = 0
+        """the number of times the atoms and neighbor lists were rebuilt"""
+
         self.timings = {"prepare": 0.0, "model": 0.0, "reduce": 0.0, "callback": 0.0}
         """accumulated seconds spent in the callback: building the system and its
         neighbor lists (``prepare``), the model's forward and backward passes
@@ -346,6 +357,7 @@ class LammpsModel:
         for key in self.timings:
             self.timings[key] = 0.0
         self.calls = 0
+        self.rebuilds = 0
 
     # ------------------------------------------------------------------ #
 
@@ -375,6 +387,7 @@ class LammpsModel:
             virial = result["virial"]
         if message is not None:
             self._abort(step, message)
+            return
 
         f[:nlocal] = forces * self.force_factor
         energy = energy * self.energy_factor
@@ -424,25 +437,36 @@ class LammpsModel:
             split = np.array(lmp.extract_global("procgrid")) > 1
 
         x = lmp.numpy.extract_atom("x", nelem=nall, dim=3)
-        atom_types = lmp.numpy.extract_atom("type", nelem=nall)
-        tags = lmp.numpy.extract_atom("id", nelem=nall)
+        atom_types = np.asarray(lmp.numpy.extract_atom("type", nelem=nall)[:nall])
+        tags = np.asarray(lmp.numpy.extract_atom("id", nelem=nall)[:nall])
         positions = np.array(x[:nall], dtype=np.float64) * self.length_factor
         cell = cell * self.length_factor
         origin = np.array(boxlo) * self.length_factor
+        pbc = periodic & ~split
 
-        if split.any():
-            selected = _select_ghosts(
-                positions, tags[:nall], nlocal, cell, origin, split, self.range
+        cache = self._cache
+        if cache is None or not cache.valid(nlocal, tags, atom_types, cell, positions):
+            if split.any():
+                rows = _select_ghosts(
+                    positions, tags, nlocal, cell, origin, split, self.range + SKIN
+                )
+            else:
+                rows = np.arange(nall)
+            cache = _NeighborCache(
+                nlocal, tags, atom_types, cell, positions, rows, pbc, self.cutoffs
             )
-            positions = positions[selected]
-            atom_types = atom_types[selected]
-            system_tags = np.asarray(tags[selected], dtype=np.int64)
+            self._cache = cache
+            self.rebuilds += 1
+
+        rows = cache.rows
+        if split.any():
+            positions = positions[rows]
+            atom_types = atom_types[rows]
+            system_tags = tags[rows].astype(np.int64)
         else:
-            atom_types = atom_types[:nall]
             system_tags = None
 
-        pbc = periodic & ~split
-        types = self.numbers[np.asarray(atom_types)]
+        types = self.numbers[atom_types]
         evaluator = self.evaluator
         dtype = evaluator.dtype
         device = evaluator.device
@@ -459,8 +483,13 @@ class LammpsModel:
             cell=cell_t @ strain,
             pbc=torch.tensor(pbc, device=device),
         )
-        if len(evaluator.neighbor_options) != 0:
-            add_neighbor_lists([system], evaluator.neighbor_options, "angstrom")
+        for request, candidates, (cutoff, _) in zip(
+            evaluator.neighbor_options, cache.candidates, self.cutoffs
+        ):
+            neighbors = _neighbor_block(
+                candidates, positions, cell * pbc[:, None], cutoff, system
+            )
+            system.add_neighbor_list(request, neighbors)
 
         ghosts = len(types) > nlocal
         selected_atoms = None
@@ -609,6 +638,7 @@ class LammpsModel:
             )
         self.comm.Barrier()
         self.comm.Abort(1)
+        os._exit(1)
 
 
 def attach(
@@ -632,6 +662,92 @@ def attach(
 
 def _callback(caller: LammpsModel, step, nlocal, tags, x, f) -> None:
     caller.callback(int(step), int(nlocal), tags, f)
+
+
+class _NeighborCache:
+    """The atoms of a process's system and the candidate pairs of its neighbor
+    lists (pairs closer than ``cutoff + SKIN``), re-used while LAMMPS keeps the
+    same atoms in the same order, the cell does not change and no atom moved
+    by more than ``SKIN / 2`` (the Verlet-list argument: no pair can then come
+    closer than the cutoff without being a candidate)."""
+
+    def __init__(self, nlocal, tags, types, cell, positions, rows, pbc, cutoffs):
+        import vesin
+
+        self.nlocal = nlocal
+        self.tags = tags.copy()
+        self.types = types.copy()
+        self.cell = cell.copy()
+        self.rows = rows
+        self.positions = positions[rows]
+        self.candidates: List[np.ndarray] = []
+        box = cell * pbc[:, None]
+        for cutoff, full_list in cutoffs:
+            calculator = vesin.NeighborList(cutoff=cutoff + SKIN, full_list=full_list)
+            pairs, shifts = calculator.compute(
+                self.positions, box, pbc, quantities="PS", copy=False
+            )
+            samples = np.empty((len(pairs), 5), dtype=np.int32)
+            samples[:, :2] = pairs
+            samples[:, 2:] = shifts
+            self.candidates.append(samples)
+
+    def valid(self, nlocal, tags, types, cell, positions) -> bool:
+        """Whether the atoms and candidate pairs can be re-used."""
+        if nlocal != self.nlocal or len(tags) != len(self.tags):
+            return False
+        if not np.array_equal(cell, self.cell):
+            return False
+        if not (np.array_equal(tags, self.tags) and np.array_equal(types, self.types)):
+            return False
+        displacements = positions[self.rows] - self.positions
+        moved = np.einsum("ij,ij->i", displacements, displacements)
+        return len(moved) == 0 or moved.max() < (0.5 * SKIN) ** 2
+
+
+def _neighbor_block(
+    candidates: np.ndarray,
+    positions: np.ndarray,
+    cell: np.ndarray,
+    cutoff: float,
+    system: System,
+) -> TensorBlock:
+    """The neighbor list (the ``candidates`` closer than ``cutoff``) of
+    ``system``, with pair vectors differentiable with respect to the system's
+    positions and cell (the values of :py:func:`compute_neighbor_list`)."""
+    first = candidates[:, 0]
+    second = candidates[:, 1]
+    shifts = candidates[:, 2:]
+    vectors = positions[second] - positions[first] + shifts @ cell
+    inside = np.einsum("ij,ij->i", vectors, vectors) < cutoff * cutoff
+    samples = torch.from_numpy(candidates[inside])
+
+    device = system.positions.device
+    samples = samples.to(device)
+    first_t = samples[:, 0].to(torch.int64)
+    second_t = samples[:, 1].to(torch.int64)
+    system_positions = system.positions
+    pair_vectors = system_positions.index_select(0, second_t)
+    pair_vectors = pair_vectors - system_positions.index_select(0, first_t)
+    if bool(system.pbc.any()):
+        pair_vectors = pair_vectors + samples[:, 2:].to(system.dtype) @ system.cell
+    return TensorBlock(
+        values=pair_vectors.reshape(-1, 3, 1),
+        samples=Labels(_PAIR_NAMES, samples, assume_unique=True),
+        components=[Labels("xyz", _XYZ.to(device))],
+        properties=Labels("distance", _DISTANCE.to(device)),
+    )
+
+
+_XYZ = torch.arange(3, dtype=torch.int32).reshape(3, 1)
+_DISTANCE = torch.zeros((1, 1), dtype=torch.int32)
+_PAIR_NAMES = [
+    "first_atom",
+    "second_atom",
+    "cell_shift_a",
+    "cell_shift_b",
+    "cell_shift_c",
+]
 
 
 def _communicator(lmp: Any):
