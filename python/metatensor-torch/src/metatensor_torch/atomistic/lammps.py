@@ -459,8 +459,18 @@ class LammpsModel:
             self.rebuilds += 1
 
         rows = cache.rows
+        remap = None
         if split.any():
             positions = positions[rows]
+            # the ghost atoms within the interaction range of the own atoms now
+            # (the cached ones reach the range plus the skin)
+            inside = _within(positions, nlocal, cell, origin, split, self.range)
+            if not inside.all():
+                kept = np.nonzero(inside)[0]
+                remap = np.full(len(rows), -1, dtype=np.int64)
+                remap[kept] = np.arange(len(kept))
+                rows = rows[kept]
+                positions = positions[kept]
             atom_types = atom_types[rows]
             system_tags = tags[rows].astype(np.int64)
         else:
@@ -487,7 +497,7 @@ class LammpsModel:
             evaluator.neighbor_options, cache.candidates, self.cutoffs
         ):
             neighbors = _neighbor_block(
-                candidates, positions, cell * pbc[:, None], cutoff, system
+                candidates, remap, positions, cell * pbc[:, None], cutoff, system
             )
             system.add_neighbor_list(request, neighbors)
 
@@ -707,6 +717,7 @@ class _NeighborCache:
 
 def _neighbor_block(
     candidates: np.ndarray,
+    remap: Optional[np.ndarray],
     positions: np.ndarray,
     cell: np.ndarray,
     cutoff: float,
@@ -714,7 +725,16 @@ def _neighbor_block(
 ) -> TensorBlock:
     """The neighbor list (the ``candidates`` closer than ``cutoff``) of
     ``system``, with pair vectors differentiable with respect to the system's
-    positions and cell (the values of :py:func:`compute_neighbor_list`)."""
+    positions and cell (the values of :py:func:`compute_neighbor_list`).
+    ``remap`` gives the row in the system of each atom of the candidates (-1
+    for atoms left out of the system)."""
+    if remap is not None:
+        first = remap[candidates[:, 0]]
+        second = remap[candidates[:, 1]]
+        present = (first >= 0) & (second >= 0)
+        candidates = candidates[present]
+        candidates[:, 0] = first[present]
+        candidates[:, 1] = second[present]
     first = candidates[:, 0]
     second = candidates[:, 1]
     shifts = candidates[:, 2:]
@@ -759,6 +779,33 @@ def _communicator(lmp: Any):
     return comm
 
 
+def _within(
+    positions: np.ndarray,
+    nlocal: int,
+    cell: np.ndarray,
+    origin: np.ndarray,
+    split: np.ndarray,
+    cutoff: float,
+) -> np.ndarray:
+    """Which atoms are the own atoms (the first ``nlocal``) or within ``cutoff``
+    of the box around the own atoms, along the ``split`` directions of the
+    cell (booleans)."""
+    inverse = np.linalg.inv(cell)[:, split]
+    fractional = (positions - origin) @ inverse
+    # distance between the planes of the lattice, for each cell vector
+    volume = abs(np.linalg.det(cell))
+    areas = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    margin = cutoff * areas[split] / volume
+    keep = np.zeros(len(positions), dtype=bool)
+    keep[:nlocal] = True
+    if nlocal > 0:
+        own = fractional[:nlocal]
+        lower = own.min(axis=0) - margin
+        upper = own.max(axis=0) + margin
+        keep |= ((fractional >= lower) & (fractional <= upper)).all(axis=1)
+    return keep
+
+
 def _select_ghosts(
     positions: np.ndarray,
     tags: np.ndarray,
@@ -774,21 +821,8 @@ def _select_ghosts(
     the box between processes). Along the other directions the system is
     periodic: ghost atoms that are periodic images along those directions of
     an atom already in the system are dropped."""
-    n_atoms = len(positions)
     fractional = np.linalg.solve(cell.T, (positions - origin).T).T
-    # distance between the planes of the lattice, for each cell vector
-    volume = abs(np.linalg.det(cell))
-    areas = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
-    margin = cutoff * areas[split] / volume
-    keep = np.zeros(n_atoms, dtype=bool)
-    keep[:nlocal] = True
-    if nlocal > 0:
-        own = fractional[:nlocal][:, split]
-        lower = own.min(axis=0) - margin
-        upper = own.max(axis=0) + margin
-        inside = (fractional[:, split] >= lower) & (fractional[:, split] <= upper)
-        keep |= inside.all(axis=1)
-    rows = np.nonzero(keep)[0]
+    rows = np.nonzero(_within(positions, nlocal, cell, origin, split, cutoff))[0]
 
     if not split.all():
         # copies of an atom that differ by a shift along the periodic
