@@ -1,9 +1,13 @@
 """The error type raised for invalid metadata and malformed data."""
 
 
-class MetatensorError(Exception):
+class MetatensorError(RuntimeError):
     """Error raised for invalid parameters, malformed ``.mts`` data and other
     failures inside metatensor.
+
+    This is a :py:class:`RuntimeError` (and an :py:class:`Exception`): code
+    written for the reference ``metatensor.torch``, which raises
+    ``RuntimeError`` for these errors, catches it with ``except RuntimeError``.
 
     The message starts with a category prefix (``"invalid parameter: "``,
     ``"serialization format error: "``, ``"io error: "`` or ``"internal metatensor

@@ -5,7 +5,6 @@ import io
 import json
 import os
 import pathlib
-import secrets
 import sys
 import warnings
 import zipfile
@@ -16,6 +15,7 @@ import numpy as np
 from .. import _array
 from .._errors import io_error, serialization_error
 from . import _npy, _zip
+from ._atomic import write_atomically
 
 
 # (member name, npy header or b"", data as a flat bytes-like object)
@@ -393,22 +393,6 @@ def write_numpy(file: BinaryIO, data, kind: str) -> None:
 # saving to a path, atomically
 
 
-def _temporary_path(path: str) -> Tuple[str, int]:
-    directory, name = os.path.split(path)
-    for _ in range(100):
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(
-                temporary,
-                os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                0o666,
-            )
-        except FileExistsError:
-            continue
-        return temporary, fd
-    raise io_error(f"unable to create a temporary file next to '{path}'")
-
-
 def os_error(error: OSError):
     """Convert an ``OSError`` to an ``io error`` :py:class:`MetatensorError`,
     with the same message as the reference."""
@@ -419,33 +403,13 @@ def os_error(error: OSError):
 
 def write_file_atomically(path: str, write) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then ``fsync``
-    and move it to ``path``. On failure, the temporary file is removed and an
-    existing file at ``path`` is left untouched."""
+    and move it to ``path`` (see :py:mod:`metatensor.io._atomic`). On failure,
+    the temporary file is removed and an existing file at ``path`` is left
+    untouched."""
     try:
-        temporary, fd = _temporary_path(path)
+        write_atomically(path, write)
     except OSError as e:
         raise os_error(e) from e
-
-    try:
-        with open(fd, "w+b", buffering=1024 * 1024) as file:
-            if hasattr(os, "fchmod"):
-                # keep the permissions of the file we are replacing
-                try:
-                    os.fchmod(fd, os.stat(path).st_mode & 0o7777)
-                except FileNotFoundError:
-                    pass
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as e:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise os_error(e) from e
-        raise
 
 
 def _user_stacklevel() -> int:
