@@ -92,7 +92,8 @@ timings = dict(
     model.timings,
     total=total,
     calls=model.calls,
-    system_atoms=len(model._cache.rows),
+    system_atoms=model.system_atoms,
+    rebuilds=model.rebuilds,
 )
 everything = comm.gather(timings, root=0)
 if comm.rank == 0:

@@ -43,7 +43,7 @@ import re
 import sys
 import time
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -335,6 +335,9 @@ class LammpsModel:
         self._cache: Optional[_NeighborCache] = None
         self.rebuilds = 0
         """the number of times the atoms and neighbor lists were rebuilt"""
+        self.system_atoms = 0
+        """the number of atoms (own and ghosts) in the last system given to the
+        model by this process"""
 
         self.timings = {"prepare": 0.0, "model": 0.0, "reduce": 0.0, "callback": 0.0}
         """accumulated seconds spent in the callback: building the system and its
@@ -477,6 +480,7 @@ class LammpsModel:
             system_tags = None
 
         types = self.numbers[atom_types]
+        self.system_atoms = len(types)
         evaluator = self.evaluator
         dtype = evaluator.dtype
         device = evaluator.device
@@ -496,9 +500,7 @@ class LammpsModel:
         for request, candidates, (cutoff, _) in zip(
             evaluator.neighbor_options, cache.candidates, self.cutoffs
         ):
-            neighbors = _neighbor_block(
-                candidates, remap, positions, cell * pbc[:, None], cutoff, system
-            )
+            neighbors = _neighbor_block(candidates, remap, positions, cutoff, system)
             system.add_neighbor_list(request, neighbors)
 
         ghosts = len(types) > nlocal
@@ -674,6 +676,11 @@ def _callback(caller: LammpsModel, step, nlocal, tags, x, f) -> None:
     caller.callback(int(step), int(nlocal), tags, f)
 
 
+# the candidate pairs of a neighbor list: samples (first atom, second atom, cell
+# shifts), the atoms as indices, and the cell shifts in Å
+_Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 class _NeighborCache:
     """The atoms of a process's system and the candidate pairs of its neighbor
     lists (pairs closer than ``cutoff + SKIN``), re-used while LAMMPS keeps the
@@ -690,17 +697,21 @@ class _NeighborCache:
         self.cell = cell.copy()
         self.rows = rows
         self.positions = positions[rows]
-        self.candidates: List[np.ndarray] = []
+        self.candidates: List[_Candidates] = []
         box = cell * pbc[:, None]
         for cutoff, full_list in cutoffs:
             calculator = vesin.NeighborList(cutoff=cutoff + SKIN, full_list=full_list)
             pairs, shifts = calculator.compute(
-                self.positions, box, pbc, quantities="PS", copy=False
+                self.positions, box, pbc, quantities="PS", copy=True
             )
             samples = np.empty((len(pairs), 5), dtype=np.int32)
             samples[:, :2] = pairs
             samples[:, 2:] = shifts
-            self.candidates.append(samples)
+            first = pairs[:, 0].astype(np.intp)
+            second = pairs[:, 1].astype(np.intp)
+            # the cell is the same as long as the candidates are used
+            offsets = shifts @ box
+            self.candidates.append((samples, first, second, offsets))
 
     def valid(self, nlocal, tags, types, cell, positions) -> bool:
         """Whether the atoms and candidate pairs can be re-used."""
@@ -716,10 +727,9 @@ class _NeighborCache:
 
 
 def _neighbor_block(
-    candidates: np.ndarray,
+    candidates: "_Candidates",
     remap: Optional[np.ndarray],
     positions: np.ndarray,
-    cell: np.ndarray,
     cutoff: float,
     system: System,
 ) -> TensorBlock:
@@ -728,19 +738,22 @@ def _neighbor_block(
     positions and cell (the values of :py:func:`compute_neighbor_list`).
     ``remap`` gives the row in the system of each atom of the candidates (-1
     for atoms left out of the system)."""
+    samples, first, second, offsets = candidates
     if remap is not None:
-        first = remap[candidates[:, 0]]
-        second = remap[candidates[:, 1]]
+        first = remap[first]
+        second = remap[second]
         present = (first >= 0) & (second >= 0)
-        candidates = candidates[present]
-        candidates[:, 0] = first[present]
-        candidates[:, 1] = second[present]
-    first = candidates[:, 0]
-    second = candidates[:, 1]
-    shifts = candidates[:, 2:]
-    vectors = positions[second] - positions[first] + shifts @ cell
+        first = first[present]
+        second = second[present]
+        offsets = offsets[present]
+        samples = samples[present]
+        samples[:, 0] = first
+        samples[:, 1] = second
+    vectors = np.take(positions, second, axis=0)
+    vectors -= np.take(positions, first, axis=0)
+    vectors += offsets
     inside = np.einsum("ij,ij->i", vectors, vectors) < cutoff * cutoff
-    samples = torch.from_numpy(candidates[inside])
+    samples = torch.from_numpy(samples[inside])
 
     device = system.positions.device
     samples = samples.to(device)
