@@ -19,6 +19,7 @@ ASE's stress is :math:`-W / V`.
 This module imports vesin when neighbor lists are computed.
 """
 
+import contextlib
 import os
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -170,9 +171,25 @@ class ModelEvaluator:
             self.uncertainty_key = key
 
         self.neighbor_options = list(self.model.requested_neighbor_lists())
+        self.profiler_prefix = "ModelEvaluator"
+        """the prefix of the names of the ``torch.profiler`` regions marking the
+        stages of an evaluation (``<prefix>::prepare_inputs``,
+        ``::compute_neighbors``, ``::sum_energies``, ``::run_backward``); the
+        ASE calculator uses ``MetatomicCalculator``"""
         self.requested_inputs: Dict[str, ModelOutput] = dict(
             self.model.requested_inputs(use_new_names=True)
         )
+
+    def profile(self, stage: str):
+        """A ``torch.profiler.record_function`` region named
+        ``<profiler_prefix>::<stage>`` while the profiler runs, else a context
+        doing nothing (entering a region costs a few µs).
+
+        :param stage: the name of the stage
+        """
+        if torch.autograd._profiler_enabled():
+            return torch.profiler.record_function(self.profiler_prefix + "::" + stage)
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ #
     # description                                                         #
@@ -393,54 +410,56 @@ class ModelEvaluator:
         block = results[energy_key].block()
         data: Dict[str, List[torch.Tensor]] = {}
         owned_masks: List[torch.Tensor] = []
-        if atom_energy:
-            atomic = per_atom_values(block, counts)
-            if per_atom:
-                data["energies"] = [e[:, 0] for e in atomic]
-            total = _sum_per_system(block, n_systems)
-            if owned is not None:
-                for mask, count in zip(owned, counts):
-                    mask = torch.as_tensor(_cpu(mask), dtype=torch.bool)
-                    if mask.shape != (count,):
-                        raise ValueError(
-                            f"`owned` must contain {count} booleans for a "
-                            f"structure of {count} atoms, got shape "
-                            f"{tuple(mask.shape)}"
-                        )
-                    owned_masks.append(mask.to(self.device))
-                energy_tensor = torch.stack(
-                    [e[:, 0][m].sum() for e, m in zip(atomic, owned_masks)]
-                )
+        with self.profile("sum_energies"):
+            if atom_energy:
+                atomic = per_atom_values(block, counts)
+                if per_atom:
+                    data["energies"] = [e[:, 0] for e in atomic]
+                total = _sum_per_system(block, n_systems)
+                if owned is not None:
+                    for mask, count in zip(owned, counts):
+                        mask = torch.as_tensor(_cpu(mask), dtype=torch.bool)
+                        if mask.shape != (count,):
+                            raise ValueError(
+                                f"`owned` must contain {count} booleans for a "
+                                f"structure of {count} atoms, got shape "
+                                f"{tuple(mask.shape)}"
+                            )
+                        owned_masks.append(mask.to(self.device))
+                    energy_tensor = torch.stack(
+                        [e[:, 0][m].sum() for e, m in zip(atomic, owned_masks)]
+                    )
+                else:
+                    energy_tensor = total
             else:
-                energy_tensor = total
-        else:
-            energy_tensor = per_system_values(block, n_systems)[:, 0]
-            total = energy_tensor
-        data["energy"] = list(energy_tensor.detach())
+                energy_tensor = per_system_values(block, n_systems)[:, 0]
+                total = energy_tensor
+            data["energy"] = list(energy_tensor.detach())
 
         if self.uncertainty_key is not None:
             self._warn_uncertainty(results[self.uncertainty_key].block(), counts)
 
         if grad_forces or grad_virial:
             if total.requires_grad:
-                if owned is None:
-                    inputs_ = (positions if grad_forces else []) + (
-                        strains if grad_virial else []
-                    )
-                    grads = _gradients(total.sum(), inputs_, retain=False)
-                    position_grads = grads[: len(positions)] if grad_forces else []
-                    strain_grads = grads[len(positions) :] if grad_forces else grads
-                else:
-                    position_grads = []
-                    strain_grads = []
-                    if grad_forces:
-                        position_grads = _gradients(
-                            total.sum(), positions, retain=grad_virial
+                with self.profile("run_backward"):
+                    if owned is None:
+                        inputs_ = (positions if grad_forces else []) + (
+                            strains if grad_virial else []
                         )
-                    if grad_virial:
-                        strain_grads = _gradients(
-                            energy_tensor.sum(), strains, retain=False
-                        )
+                        grads = _gradients(total.sum(), inputs_, retain=False)
+                        position_grads = grads[: len(positions)] if grad_forces else []
+                        strain_grads = grads[len(positions) :] if grad_forces else grads
+                    else:
+                        position_grads = []
+                        strain_grads = []
+                        if grad_forces:
+                            position_grads = _gradients(
+                                total.sum(), positions, retain=grad_virial
+                            )
+                        if grad_virial:
+                            strain_grads = _gradients(
+                                energy_tensor.sum(), strains, retain=False
+                            )
                 if grad_forces:
                     data["forces"] = [-g for g in position_grads]
                 if grad_virial:
@@ -499,36 +518,40 @@ class ModelEvaluator:
         systems: List[System] = []
         all_positions: List[torch.Tensor] = []
         strains: List[torch.Tensor] = []
-        for index, (types, positions, cell, pbc) in enumerate(structures):
-            positions = self._tensor(positions, self.dtype).reshape(-1, 3)
-            pbc = self._tensor(pbc, torch.bool).reshape(3)
-            cell = self._tensor(cell, self.dtype).reshape(3, 3)
-            cell = cell * pbc.unsqueeze(1).to(self.dtype)
-            if forces:
-                positions.requires_grad_(True)
-            all_positions.append(positions)
-            if stress:
-                strain = torch.eye(
-                    3, dtype=self.dtype, device=self.device, requires_grad=True
+        with self.profile("prepare_inputs"):
+            for index, (types, positions, cell, pbc) in enumerate(structures):
+                positions = self._tensor(positions, self.dtype).reshape(-1, 3)
+                pbc = self._tensor(pbc, torch.bool).reshape(3)
+                cell = self._tensor(cell, self.dtype).reshape(3, 3)
+                cell = cell * pbc.unsqueeze(1).to(self.dtype)
+                if forces:
+                    positions.requires_grad_(True)
+                all_positions.append(positions)
+                if stress:
+                    strain = torch.eye(
+                        3, dtype=self.dtype, device=self.device, requires_grad=True
+                    )
+                    strains.append(strain)
+                    system_positions = positions @ strain
+                    cell = cell @ strain
+                else:
+                    system_positions = positions
+                types = self._tensor(types, torch.int32).reshape(-1)
+                system = System(
+                    types=types, positions=system_positions, cell=cell, pbc=pbc
                 )
-                strains.append(strain)
-                system_positions = positions @ strain
-                cell = cell @ strain
-            else:
-                system_positions = positions
-            types = self._tensor(types, torch.int32).reshape(-1)
-            system = System(types=types, positions=system_positions, cell=cell, pbc=pbc)
-            if inputs is not None:
-                inputs(system, index)
-            systems.append(system)
+                if inputs is not None:
+                    inputs(system, index)
+                systems.append(system)
 
         if len(self.neighbor_options) != 0:
-            add_neighbor_lists(
-                systems,
-                self.neighbor_options,
-                length_unit="angstrom",
-                skin=self.neighbor_skin,
-            )
+            with self.profile("compute_neighbors"):
+                add_neighbor_lists(
+                    systems,
+                    self.neighbor_options,
+                    length_unit="angstrom",
+                    skin=self.neighbor_skin,
+                )
         options = ModelEvaluationOptions(
             length_unit="angstrom", outputs=outputs, selected_atoms=selected_atoms
         )

@@ -362,10 +362,13 @@ class AtomisticModel(Module):
                 return self._forward_unprofiled(systems, options, check_consistency)
 
         with torch.profiler.record_function("AtomisticModel::prepare_inputs"):
-            requested, renames = self._prepare_inputs(
-                systems, options, check_consistency
-            )
-            systems = self._convert_systems(systems, options.length_unit)
+            requested, renames = self._module_outputs(options.outputs)
+            if check_consistency:
+                self._check_inputs(systems, options)
+            with torch.profiler.record_function("AtomisticModel::check_atomic_types"):
+                self._check_atomic_types(systems)
+            with torch.profiler.record_function("AtomisticModel::convert_units_input"):
+                systems = self._convert_systems(systems, options.length_unit)
 
         with torch.profiler.record_function("Model::forward"):
             outputs = self.module(
@@ -375,9 +378,10 @@ class AtomisticModel(Module):
             )
 
         with torch.profiler.record_function("AtomisticModel::prepare_outputs"):
-            result = self._prepare_outputs(
-                systems, outputs, requested, renames, options, check_consistency
-            )
+            if check_consistency:
+                self._check_outputs(systems, outputs, requested, options)
+            with torch.profiler.record_function("AtomisticModel::convert_units_output"):
+                result = self._convert_outputs(outputs, requested, renames)
 
         return result
 

@@ -128,6 +128,8 @@ class MetatomicCalculator(Calculator):
             extensions_directory=extensions_directory,
             neighbor_skin=neighbor_skin,
         )
+        # the names of the profiler regions of the reference's calculator
+        self._evaluator.profiler_prefix = "MetatomicCalculator"
 
         parameters["extensions_directory"] = extensions_directory
         parameters["check_consistency"] = bool(check_consistency)
@@ -386,17 +388,18 @@ class MetatomicCalculator(Calculator):
                 name: results[name] for name in self._additional_requests
             }
 
-        result: Dict[str, List[Any]] = {
-            "energy": [float(e) for e in data["energy"]],
-        }
-        for name in ["energies", "forces"]:
-            if name in data:
-                result[name] = [_numpy(value) for value in data[name]]
-        if "virial" in data:
-            result["stress"] = [
-                -_numpy(virial) / atoms.cell.volume
-                for virial, atoms in zip(data["virial"], atoms_list)
-            ]
+        with self._evaluator.profile("convert_outputs"):
+            result: Dict[str, List[Any]] = {
+                "energy": [float(e) for e in data["energy"]],
+            }
+            for name in ["energies", "forces"]:
+                if name in data:
+                    result[name] = [_numpy(value) for value in data[name]]
+            if "virial" in data:
+                result["stress"] = [
+                    -_numpy(virial) / atoms.cell.volume
+                    for virial, atoms in zip(data["virial"], atoms_list)
+                ]
         return result
 
     def _evaluate(
