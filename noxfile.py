@@ -264,6 +264,9 @@ def docs(session: nox.Session) -> None:
         "docs/src",
         "docs/build/html",
     )
+    # the pages must work offline: no script or style from another site, and
+    # formulas rendered at build time
+    session.run("python", "docs/check_offline.py", "docs/build/html")
 
 
 DEMO_DEPS = [NUMPY, TORCH, "matplotlib", "tqdm", *ATOMISTIC_DEPS]

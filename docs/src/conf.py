@@ -4,7 +4,14 @@ The API reference is generated with autodoc from the installed ``metatensor``
 package (``nox -s docs`` installs it from this checkout).
 """
 
+import os
+import sys
+
 import metatensor
+
+
+# local extensions
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "_ext"))
 
 
 project = "metatensor"
@@ -16,6 +23,8 @@ release = metatensor.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
+    # formulas rendered to MathML at build time: the pages work offline
+    "mathml",
 ]
 
 source_suffix = {".rst": "restructuredtext"}
