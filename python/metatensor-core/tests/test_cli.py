@@ -177,6 +177,16 @@ def test_show_does_not_read_values(capsys, path):
     status, _, _ = run(capsys, "labels", path, "--block", 0)
     assert status == 0
 
+    # `convert` reads the values and verifies their checksums
+    output = path.parent / "copy.mts"
+    status, out, err = run(capsys, "convert", path, output)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"mts convert: {path}: invalid Zip archive: invalid checksum for "
+        "'blocks/0/values.npy'\n"
+    )
+    assert not output.exists()
+
 
 def test_show_compressed(capsys, tmp_path, path, tensor):
     compressed = tmp_path / "compressed.mts"

@@ -76,9 +76,10 @@ def _convert(input_path: str, output_path: str, dtype_name, compress, output):
             )
         data = convert_errors(io.load_labels, input_path, path=input_path)
     elif kind == "block":
-        data = convert_errors(io.load_block, input_path, mmap=True, path=input_path)
+        data = convert_errors(io.load_block, input_path, path=input_path)
     else:
-        data = convert_errors(io.load, input_path, mmap=True, path=input_path)
+        # read (not mapped) to verify the checksums of the data being copied
+        data = convert_errors(io.load, input_path, path=input_path)
 
     data = _convert_data(data, kind, dtype)
 
