@@ -226,7 +226,7 @@ def test_unary_type_errors():
 
 def test_pow_scalar_only():
     A = tensor(0)
-    message = "`B` must be a scalar value, not <class 'metatensor._tensor.TensorMap'>"
+    message = "`B` must be a scalar value, not <class 'metatensor.TensorMap'>"
     with pytest.raises(TypeError, match=message):
         mts.pow(A, A)
     with pytest.raises(TypeError, match="`B` must be a scalar value"):

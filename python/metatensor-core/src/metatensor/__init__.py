@@ -29,6 +29,13 @@ from ._version import __version__
 from .io import load, load_block, load_labels, save
 
 
+# show the classes under their public name (`metatensor.TensorMap` in
+# `type(tensor)` and tracebacks), as the reference does
+for _cls in (Labels, LabelsEntry, TensorBlock, TensorMap):
+    _cls.__module__ = "metatensor"
+del _cls
+
+
 __all__ = [
     "__version__",
     "Labels",

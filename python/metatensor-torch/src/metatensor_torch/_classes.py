@@ -166,4 +166,25 @@ LabelsEntry._repr_html_ = _text_html
 TensorBlock._repr_html_ = _text_html
 TensorMap._repr_html_ = _text_html
 
+
+# ============================================================================ #
+# public names
+
+
+def _use_public_names():
+    """Show the classes under their public name (``metatensor.torch.TensorMap``
+    in ``type(tensor)``, tracebacks and documentation) instead of the private
+    module defining them.
+
+    TorchScript finds a compiled class by its qualified name, which it builds
+    from ``__module__``: ``_jit_override_qualname`` keeps the name the classes
+    were compiled with (``__torch__.metatensor_torch._tensor.TensorMap``, ...),
+    so the code compiled later and the model files are the same as before."""
+    for cls in (Labels, LabelsEntry, TensorBlock, TensorMap):
+        cls._jit_override_qualname = torch._jit_internal._qualified_name(cls)
+        cls.__module__ = "metatensor.torch"
+
+
+_use_public_names()
+
 __all__ = ["Labels", "LabelsEntry", "TensorBlock", "TensorMap"]
