@@ -598,3 +598,34 @@ def test_torchscript(tmp_path):
     expected = wrapped([system], options, False)["energy"].block().values
     result = loaded([system], options, False)["energy"].block().values
     torch.testing.assert_close(result, expected)
+
+
+def test_symmetrized_selected_atoms():
+    invariant, system = _system_with_data()
+    wrapped = SymmetrizedModel.wrap(
+        invariant, batch_size=7, max_angular_momentum_input=2
+    )
+    selected = Labels(["system", "atom"], torch.tensor([[0, 1], [0, 3]]))
+    options = ModelEvaluationOptions(
+        length_unit="angstrom",
+        outputs={"energy": ModelOutput(unit="eV", sample_kind="atom")},
+        selected_atoms=selected,
+    )
+    result = wrapped([system], options, False)["energy"].block()
+    direct = invariant([system], options, False)["energy"].block()
+    assert result.samples == direct.samples
+    assert result.samples.values.tolist() == [[0, 1], [0, 3]]
+    torch.testing.assert_close(result.values, direct.values)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda():
+    transformations = random_transformations(
+        3, 2, device="cuda", dtype=torch.float32, add_inversions=True
+    )
+    assert transformations.wigner_D_matrices(2).device.type == "cuda"
+    tensor = _tensor()[2].to(device="cuda", dtype=torch.float32)
+    back = transformations.inverse_transform_tensormap(
+        transformations.transform_tensormap(tensor)
+    )
+    torch.testing.assert_close(back.block().values, tensor.block().values)
