@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from . import _eager
+from ._errors import InvalidParameterError
 from ._labels import Labels, _not_in_torchscript, _spaces
 from ._utils import dtype_name
 
@@ -40,7 +41,7 @@ def _check_block(
     """Check the shape and device of the block data against its metadata."""
     shape = values.shape
     if len(shape) != len(components) + 2:
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: invalid block: the values have "
             + str(len(shape))
             + " dimensions, but we have "
@@ -51,7 +52,7 @@ def _check_block(
             + " for components and 1 for properties)"
         )
     if shape[0] != samples.values.shape[0]:
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: invalid block: the values shape along axis 0 is "
             + str(shape[0])
             + " but we have "
@@ -60,7 +61,7 @@ def _check_block(
         )
     device = values.device
     if samples.values.device != device:
-        raise ValueError(
+        raise InvalidParameterError(
             "cannot create TensorBlock: values and samples must be on the same "
             + "device, got "
             + str(device)
@@ -70,7 +71,7 @@ def _check_block(
     for i, component in enumerate(components):
         names = component.names
         if len(names) != 1:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: component labels must have a single dimension, "
                 + "got "
                 + str(len(names))
@@ -81,13 +82,13 @@ def _check_block(
             )
         count = component.values.shape[0]
         if count == 0:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: component '"
                 + names[0]
                 + "' must contain at least one entry, got 0"
             )
         if shape[i + 1] != count:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: invalid block: the values shape along axis "
                 + str(i + 1)
                 + " is "
@@ -98,12 +99,12 @@ def _check_block(
             )
         for j in range(i):
             if components[j].names[0] == names[0]:
-                raise ValueError(
+                raise InvalidParameterError(
                     "invalid parameter: invalid block: some of the component "
                     + "dimensions appear more than once in component labels"
                 )
         if component.values.device != device:
-            raise ValueError(
+            raise InvalidParameterError(
                 "cannot create TensorBlock: values and components must be on the "
                 + "same device, got "
                 + str(device)
@@ -112,7 +113,7 @@ def _check_block(
             )
     last = len(shape) - 1
     if shape[last] != properties.values.shape[0]:
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: invalid block: the values shape along axis "
             + str(last)
             + " is "
@@ -122,7 +123,7 @@ def _check_block(
             + " property label entries"
         )
     if properties.values.device != device:
-        raise ValueError(
+        raise InvalidParameterError(
             "cannot create TensorBlock: values and properties must be on the same "
             + "device, got "
             + str(device)
@@ -156,7 +157,7 @@ def _find_gradient(gradients: List["_GradientData"], path: str) -> "_GradientDat
     for data in gradients:
         if data.path == path:
             return data
-    raise ValueError("internal error: missing gradient '" + path + "'")
+    raise InvalidParameterError("internal error: missing gradient '" + path + "'")
 
 
 def _relative(path: str, root: str) -> str:
@@ -240,7 +241,7 @@ class TensorBlock:
 
     @values.setter
     def values(self, value: Tensor):
-        raise ValueError(
+        raise InvalidParameterError(
             "Direct assignment to `values` is not possible. "
             + "Please use `block.values[:] = new_values` instead."
         )
@@ -299,7 +300,7 @@ class TensorBlock:
         """Get the gradient of this block with respect to ``parameter``, as a
         view sharing the data of this block."""
         if parameter not in self._parameters:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: can not find gradients with respect to '"
                 + parameter
                 + "' in this block"
@@ -326,12 +327,12 @@ class TensorBlock:
         the ``gradient`` block are copied along.
         """
         if self.is_view:
-            raise ValueError(
+            raise InvalidParameterError(
                 "cannot add gradient on this block since it is a view inside a "
                 + "TensorMap or another TensorBlock"
             )
         if parameter in self._parameters:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: gradient with respect to '"
                 + parameter
                 + "' already exists for this block"
@@ -339,7 +340,7 @@ class TensorBlock:
         values = self._values
         gradient_values = gradient._values
         if gradient_values.device != values.device:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: the gradient values are on device '"
                 + str(gradient_values.device)
                 + "' but the block values are on device '"
@@ -347,7 +348,7 @@ class TensorBlock:
                 + "'"
             )
         if gradient_values.dtype != values.dtype:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: the gradient values have dtype '"
                 + dtype_name(gradient_values.dtype)
                 + "' but the block values have dtype '"
@@ -357,12 +358,12 @@ class TensorBlock:
         samples = gradient._samples
         names = samples.names
         if len(names) == 0:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: gradients samples must have at least one "
                 + "dimension, named 'sample', we got none"
             )
         if names[0] != "sample":
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: '"
                 + names[0]
                 + "' is not valid for the first dimension in the gradients "
@@ -374,18 +375,18 @@ class TensorBlock:
         gradient_components = gradient._components
         extra = len(gradient_components) - len(components)
         if extra < 0:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: gradients components should contain at least "
                 + "as many labels as the values components"
             )
         if not _labels_match(gradient._properties, self._properties):
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: gradient properties must be the same as values "
                 + "properties"
             )
         for i, component in enumerate(components):
             if not _labels_match(gradient_components[extra + i], component):
-                raise ValueError(
+                raise InvalidParameterError(
                     "invalid parameter: gradients and values components mismatch "
                     + "for values component "
                     + str(i)
@@ -591,14 +592,14 @@ def _check_gradient_samples(samples: Tensor, n_samples: int):
     column = samples[:, 0]
     minimum = int(column.min())
     if minimum < 0:
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: invalid value for the 'sample' dimension in "
             + "gradient samples: all values should be positive, but we got "
             + str(minimum)
         )
     maximum = int(column.max())
     if maximum >= n_samples:
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: invalid value for the 'sample' dimension in "
             + "gradient samples: we got "
             + str(maximum)
@@ -618,17 +619,17 @@ def _parse_to_argument(
         return dtype, device
     if isinstance(arg, str):
         if device is not None:
-            raise ValueError("can not give a device twice in " + context)
+            raise InvalidParameterError("can not give a device twice in " + context)
         return dtype, torch.device(arg)
     elif isinstance(arg, torch.device):
         if device is not None:
-            raise ValueError("can not give a device twice in " + context)
+            raise InvalidParameterError("can not give a device twice in " + context)
         return dtype, arg
     else:
         if not torch.jit.is_scripting():
             _eager.check_dtype_argument(context, arg)
         if dtype is not None:
-            raise ValueError("can not give a dtype twice in " + context)
+            raise InvalidParameterError("can not give a dtype twice in " + context)
         return arg, device
 
 
@@ -642,7 +643,7 @@ def _parse_to(
 ) -> Tuple[Optional[torch.dtype], Optional[torch.device]]:
     """Parse the arguments of the ``to`` methods."""
     if arrays is not None and arrays != "torch":
-        raise ValueError(
+        raise InvalidParameterError(
             "`arrays` must be None or 'torch', got '" + arrays + "' instead"
         )
     new_device: Optional[torch.device] = None

@@ -16,6 +16,7 @@ from torch import Tensor
 from . import _eager
 from . import _tensor_ops as ops
 from ._block import TensorBlock, _descendants, _parse_to, _relative
+from ._errors import InvalidParameterError
 from ._labels import Labels, LabelsEntry, _not_in_torchscript, _spaces
 from ._utils import dtype_name
 
@@ -40,7 +41,7 @@ def _gradient_structure(block: TensorBlock) -> List[str]:
 
 def _check_map(keys: Labels, blocks: List[TensorBlock]):
     if keys.values.shape[0] != len(blocks):
-        raise ValueError(
+        raise InvalidParameterError(
             "invalid parameter: expected the same number of blocks as the number "
             + "of entries in the keys ("
             + str(keys.values.shape[0])
@@ -54,7 +55,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
     device = first_values.device
     dtype = first_values.dtype
     if keys.values.device != device:
-        raise ValueError(
+        raise InvalidParameterError(
             "cannot create TensorMap: keys and blocks must be on the same device, "
             + "got "
             + str(keys.values.device)
@@ -69,7 +70,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
     for block in blocks[1:]:
         values = block.values
         if values.device != device:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: invalid tensor map: got blocks on different "
                 + "devices, at least '"
                 + str(device)
@@ -78,7 +79,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
                 + "' were detected"
             )
         if values.dtype != dtype:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: invalid tensor map: got blocks with different "
                 + "dtypes, at least '"
                 + dtype_name(dtype)
@@ -88,7 +89,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             )
         names = block.samples.names
         if names != sample_names:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: all blocks must have the same sample dimensions, "
                 + "got "
                 + _names_list(names)
@@ -97,7 +98,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             )
         components = block.components
         if len(components) != len(component_names):
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: all blocks must contains the same set of "
                 + "components, the current block has "
                 + str(len(components))
@@ -106,7 +107,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             )
         names = [c.names[0] for c in components]
         if names != component_names:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: all blocks must have the same component "
                 + "dimensions, got "
                 + _names_list(names)
@@ -115,7 +116,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             )
         names = block.properties.names
         if names != property_names:
-            raise ValueError(
+            raise InvalidParameterError(
                 "invalid parameter: all blocks must have the same property "
                 + "dimensions, got "
                 + _names_list(names)
@@ -124,7 +125,7 @@ def _check_map(keys: Labels, blocks: List[TensorBlock]):
             )
         if check_gradients or len(block._parameters) != 0:
             if _gradient_structure(block) != structure:
-                raise ValueError(
+                raise InvalidParameterError(
                     "invalid parameter: all blocks must have the same set of "
                     + "gradients, with the same sample, property and component "
                     + "dimensions, and the same must be true for gradients of "
@@ -289,9 +290,9 @@ class TensorMap:
         if selection is None:
             count = len(self._blocks)
             if count == 0:
-                raise ValueError("there is no block in this TensorMap")
+                raise InvalidParameterError("there is no block in this TensorMap")
             if count > 1:
-                raise ValueError(
+                raise InvalidParameterError(
                     "there is more than one block in this TensorMap, provide a "
                     + "selection"
                 )
@@ -301,18 +302,18 @@ class TensorMap:
         else:
             labels = self._selection_labels(selection)
             if labels.values.shape[0] != 1:
-                raise ValueError(
+                raise InvalidParameterError(
                     "block selection must contain exactly one entry, got "
                     + str(labels.values.shape[0])
                 )
             matching = self._keys.select(labels.to(self._keys.values.device))
             description = labels.entry(0).print()
             if matching.shape[0] == 0:
-                raise ValueError(
+                raise InvalidParameterError(
                     "could not find blocks matching the selection " + description
                 )
             if matching.shape[0] > 1:
-                raise ValueError(
+                raise InvalidParameterError(
                     "got more than one matching block for "
                     + description
                     + ", use the `blocks` function to select more than one block"
