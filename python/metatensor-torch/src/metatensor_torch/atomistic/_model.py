@@ -34,12 +34,14 @@ modules defining them.
 """
 
 import os
+import threading
 import warnings
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from .._block import TensorBlock
+from .._errors import ModelFileError
 from .._labels import Labels
 from .._module import Module
 from .._tensor import TensorMap
@@ -70,6 +72,9 @@ from ._outputs import ModelCapabilities, ModelEvaluationOptions, ModelOutput
 from ._quantities import check_quantities
 from ._system import NeighborListOptions, System
 from ._units import _unit_conversion_factor
+
+
+_SAVE_LOCK = threading.RLock()
 
 
 class ModelInterface(torch.nn.Module):
@@ -768,7 +773,11 @@ class AtomisticModel(Module):
         metadata of the model (see :py:mod:`._model_files` for the entries).
 
         The model is converted to TorchScript (``torch.jit.script``) in
-        evaluation mode and moved to the CPU before saving.
+        evaluation mode and moved to the CPU before saving. Saving to a path is
+        atomic: the file is written to a temporary file next to it, flushed to
+        the disk and renamed. Saves are serialized between the threads of a
+        process. With the ``SOURCE_DATE_EPOCH`` environment variable set (the
+        export date), saving the same model gives the same bytes.
 
         :param file: path (string or ``pathlib.Path``) or binary file object
             to save the model to
@@ -790,6 +799,12 @@ class AtomisticModel(Module):
                 stacklevel=2,
             )
 
+        # TorchScript compilation and the changes to this model below are not
+        # thread safe: saves are serialized
+        with _SAVE_LOCK:
+            self._save(file, collect_extensions)
+
+    def _save(self, file, collect_extensions):
         scripted = scripted_for_saving(self.eval())
 
         # start with empty caches in the file
@@ -806,6 +821,9 @@ class AtomisticModel(Module):
             scripted = scripted.to("cpu")
 
             def write(destination):
+                # always give a file object to `torch.jit.save`: with a path,
+                # the name of the file becomes the root folder of the archive
+                # (here "archive", the same bytes for the same model)
                 with warnings.catch_warnings():
                     warnings.filterwarnings(
                         "ignore", TORCHSCRIPT_DEPRECATION, DeprecationWarning
@@ -859,9 +877,12 @@ def is_atomistic_model(module: torch.nn.Module) -> bool:
 def load_atomistic_model(path, extensions_directory=None) -> AtomisticModel:
     """Load an atomistic model saved with :py:meth:`AtomisticModel.save`.
 
-    The file is checked (see :py:func:`check_atomistic_model`), loaded with
-    ``torch.jit.load`` and the resulting TorchScript module is wrapped in a
-    Python :py:class:`AtomisticModel`.
+    The file is checked (see :py:func:`check_atomistic_model`: the checksums
+    of all the members of the archive are verified before TorchScript reads
+    them), loaded with ``torch.jit.load`` and the resulting TorchScript module
+    is wrapped in a Python :py:class:`AtomisticModel`. Errors are raised as
+    :py:class:`ModelFileError` (a ``ValueError`` and a ``RuntimeError``)
+    naming the file.
 
     :param path: path to the model file
     :param extensions_directory: folder with the TorchScript extensions used
@@ -869,7 +890,24 @@ def load_atomistic_model(path, extensions_directory=None) -> AtomisticModel:
     """
     load_model_extensions(path, extensions_directory)
     check_atomistic_model(path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", TORCHSCRIPT_DEPRECATION, DeprecationWarning)
-        module = torch.jit.load(os.fspath(path), map_location="cpu")
-    return AtomisticModel(module, module.metadata(), module.capabilities())
+    path = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", TORCHSCRIPT_DEPRECATION, DeprecationWarning
+            )
+            module = torch.jit.load(path, map_location="cpu")
+        metadata = module.metadata()
+        capabilities = module.capabilities()
+    except Exception as e:
+        # the checksums are valid: this file was written like this
+        raise ModelFileError(
+            f"failed to load the model at '{path}': the file contains a TorchScript "
+            f"archive that can not be loaded ({type(e).__name__}: {_first_line(e)})"
+        ) from e
+    return AtomisticModel(module, metadata, capabilities)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""

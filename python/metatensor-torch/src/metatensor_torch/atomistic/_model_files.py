@@ -19,19 +19,31 @@ A saved model is a TorchScript archive (a ZIP file) created by
   ``platform`` (``<machine>-<system>``) of the export, and the
   ``extensions_directory`` given to ``save``, if any;
 * ``model-metadata``: the :py:class:`ModelMetadata` of the model, as JSON.
+
+The archive's root folder is always ``archive``, and the export date comes from
+the ``SOURCE_DATE_EPOCH`` environment variable when it is set: with it, saving
+the same model twice gives the same bytes.
+
+Before ``torch.jit.load`` sees a file, :py:func:`check_atomistic_model` reads
+every member of the archive and verifies its checksum (CRC-32): a corrupted or
+truncated file raises :py:class:`ModelFileError` (a ``ValueError`` and a
+``RuntimeError``) naming the file and the problem, instead of reaching
+TorchScript's deserializer, which can hang or crash on corrupted code.
 """
 
 import datetime
 import json
 import os
-import pathlib
 import platform
+import time
 import warnings
 import zipfile
+import zlib
 from typing import Dict, Optional, Union
 
 import torch
 
+from .._errors import ModelFileError
 from .._version import __version__
 from ._metadata import ModelMetadata
 
@@ -51,7 +63,7 @@ def extra_files(
     :param collect_extensions: the ``collect_extensions`` argument of ``save``
     """
     export_metadata = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "date": _export_date(),
         "platform": f"{platform.machine()}-{platform.system()}",
     }
     if collect_extensions is not None:
@@ -67,6 +79,22 @@ def extra_files(
     }
 
 
+def _export_date() -> str:
+    """The current date (ISO-8601, UTC), or the one given by the
+    ``SOURCE_DATE_EPOCH`` environment variable (for reproducible files)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None:
+        try:
+            seconds = int(epoch)
+        except ValueError:
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH must be an integer, got {epoch!r}"
+            ) from None
+    else:
+        seconds = time.time()
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat()
+
+
 def _check_path(path: PathLike) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"`path` must be a string or a path, got {type(path).__name__}")
@@ -78,21 +106,105 @@ def _check_path(path: PathLike) -> str:
     return path
 
 
-def _read_extra_entries(path: str) -> Dict[str, bytes]:
+# members that every TorchScript archive contains, under its root folder
+_REQUIRED_MEMBERS = ("data.pkl", "version")
+
+
+def _corrupted(path: str, what: str) -> ModelFileError:
+    return ModelFileError(f"file at '{path}' is corrupted or truncated: {what}")
+
+
+def _read_archive(path: str, verify: bool) -> Dict[str, bytes]:
     """All ``<archive>/extra/<name>`` entries of the TorchScript archive at
-    ``path``, by name."""
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
+    ``path``, by name. With ``verify``, every member is read and its checksum
+    verified, and the layout of the archive is checked."""
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except OSError as e:
+        raise ModelFileError(f"can not read the file at '{path}': {e}") from e
+    if not is_zip:
+        raise ModelFileError(
             f"file at '{path}' is not a TorchScript archive (it is not a ZIP file), "
             "it does not contain an atomistic model"
         )
     entries = {}
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            parts = info.filename.split("/")
-            if len(parts) == 3 and parts[1] == "extra" and parts[2] != "":
-                entries[parts[2]] = archive.read(info)
+    name = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            if verify:
+                _check_layout(path, infos)
+            for info in infos:
+                name = info.filename
+                parts = name.split("/")
+                is_extra = len(parts) == 3 and parts[1] == "extra" and parts[2] != ""
+                if is_extra:
+                    entries[parts[2]] = archive.read(info)
+                elif verify:
+                    with archive.open(info) as member:
+                        while member.read(1024 * 1024):
+                            pass
+    except ModelFileError:
+        raise
+    except zipfile.BadZipFile as e:
+        if name is not None and "CRC" in str(e):
+            raise _corrupted(
+                path, f"bad checksum (CRC-32) of the archive member '{name}'"
+            ) from e
+        where = "" if name is None else f" (archive member '{name}')"
+        raise _corrupted(path, f"invalid ZIP archive{where}: {e}") from e
+    except zlib.error as e:
+        raise _corrupted(
+            path, f"invalid compressed data in the archive member '{name}' ({e})"
+        ) from e
+    except (
+        EOFError,
+        NotImplementedError,
+        OverflowError,
+        ValueError,
+        RuntimeError,
+        OSError,
+    ) as e:
+        where = "" if name is None else f"the archive member '{name}': "
+        raise _corrupted(path, f"{where}{type(e).__name__}: {e}") from e
     return entries
+
+
+def _check_layout(path: str, infos) -> None:
+    """Check that the members of a ZIP archive look like a TorchScript
+    archive: unique names, all in the same root folder, with the members that
+    TorchScript needs."""
+    names = [info.filename for info in infos]
+    if len(set(names)) != len(names):
+        raise _corrupted(path, "the ZIP archive contains duplicated members")
+    roots = {name.split("/", 1)[0] for name in names}
+    if len(roots) != 1 or any("/" not in name for name in names):
+        raise ModelFileError(
+            f"file at '{path}' is not a TorchScript archive (its members are not "
+            "all in the same folder), it does not contain an atomistic model"
+        )
+    root = roots.pop()
+    missing = [
+        member for member in _REQUIRED_MEMBERS if f"{root}/{member}" not in names
+    ]
+    if missing:
+        raise ModelFileError(
+            f"file at '{path}' is not a TorchScript archive (it does not contain "
+            f"{', '.join(missing)}), it does not contain an atomistic model"
+        )
+
+
+def _read_extra_entries(path: str) -> Dict[str, bytes]:
+    """The ``extra/`` entries of the archive at ``path`` (only those are
+    read and verified)."""
+    return _read_archive(path, verify=False)
+
+
+def _decode(path: str, entries: Dict[str, bytes], name: str) -> str:
+    try:
+        return entries[name].decode("utf8")
+    except UnicodeDecodeError as e:
+        raise _corrupted(path, f"the '{name}' entry is not valid UTF-8") from e
 
 
 def read_model_metadata(path: PathLike) -> ModelMetadata:
@@ -105,10 +217,17 @@ def read_model_metadata(path: PathLike) -> ModelMetadata:
     path = _check_path(path)
     entries = _read_extra_entries(path)
     if "model-metadata" not in entries:
-        raise ValueError(f"file at '{path}' does not contain model metadata")
+        raise ModelFileError(f"file at '{path}' does not contain model metadata")
 
     metadata = ModelMetadata()
-    metadata.__setstate__((entries["model-metadata"].decode("utf8"),))
+    try:
+        metadata.__setstate__((_decode(path, entries, "model-metadata"),))
+    except ModelFileError:
+        raise
+    except Exception as e:
+        raise ModelFileError(
+            f"file at '{path}' contains invalid model metadata: {e}"
+        ) from e
     return metadata
 
 
@@ -130,7 +249,10 @@ def check_atomistic_model(path: PathLike) -> None:
     package (with :py:meth:`AtomisticModel.save`), and that it can be loaded
     with the current version of this package.
 
-    A :py:class:`ValueError` is raised for files that are not such models
+    Every member of the archive is read and its checksum (CRC-32) verified.
+    A :py:class:`ModelFileError` (a :py:class:`ValueError` and a
+    :py:class:`RuntimeError`) naming the file and the problem is raised for
+    corrupted or truncated files and for files that are not such models
     (including models saved by the C++ ``metatomic`` implementation, which uses
     C++ classes this package can not load); a warning is emitted when the
     model was saved with an incompatible version of ``metatensor-torch``.
@@ -138,20 +260,23 @@ def check_atomistic_model(path: PathLike) -> None:
     :param path: path to the model file
     """
     path = _check_path(path)
-    entries = _read_extra_entries(path)
+    entries = _read_archive(path, verify=True)
 
     if VERSION_ENTRY not in entries:
         if REFERENCE_VERSION_ENTRY in entries:
-            version = entries[REFERENCE_VERSION_ENTRY].decode("utf8")
-            raise ValueError(
+            version = _decode(path, entries, REFERENCE_VERSION_ENTRY)
+            raise ModelFileError(
                 f"file at '{path}' contains a model exported with the C++ metatomic "
                 f"classes (metatomic-torch {version}): such models can not be loaded "
                 "by this pure-Python implementation of metatensor.torch.atomistic, "
                 "export the model again with metatensor.torch.atomistic"
             )
-        raise ValueError(f"file at '{path}' does not contain an atomistic model")
+        raise ModelFileError(
+            f"file at '{path}' does not contain an atomistic model (no "
+            f"extra/{VERSION_ENTRY} entry)"
+        )
 
-    recorded = entries[VERSION_ENTRY].decode("utf8")
+    recorded = _decode(path, entries, VERSION_ENTRY)
     if not _version_compatible(recorded, __version__):
         warnings.warn(
             f"the model at '{path}' was saved with metatensor-torch v{recorded}, "
@@ -187,13 +312,10 @@ def load_model_extensions(
 
 
 def write_atomically(path: PathLike, write) -> None:
-    """Call ``write(temporary_path)``, then move the temporary file to
-    ``path``: a failed save never leaves a half-written file behind."""
-    path = pathlib.Path(os.fspath(path))
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(str(temporary))
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    """Call ``write(file)`` with a binary file object on a new temporary file
+    next to ``path``, ``fsync`` it, then move it to ``path``: a failed save
+    never leaves a half-written file behind (see ``metatensor.io._atomic``
+    for the temporary files)."""
+    from metatensor.io._atomic import write_atomically as write_file
+
+    write_file(os.fspath(path), write)
