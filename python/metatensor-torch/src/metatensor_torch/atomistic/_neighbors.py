@@ -10,11 +10,24 @@ pair vectors ``positions[j] - positions[i] + [a, b, c] @ cell``.
 :py:func:`compute_neighbor_list` and :py:func:`add_neighbor_lists` are Python
 functions (they need the vesin package, imported when they are called).
 
+Before calling vesin, :py:func:`compute_neighbor_list` checks that the
+geometry can be handled (vesin crashes the process or runs out of memory on
+some of these inputs): positions and cell must be finite and smaller than
+``MAX_COORDINATE``; periodic cells must not be degenerate, and must not
+be so small compared to the cutoff that the search would go over more than
+``MAX_PERIODIC_IMAGES`` periodic images of the cell or create more than
+``MAX_NEIGHBOR_PAIRS`` pairs (estimated from the density); the system
+must not be longer than ``MAX_EXTENT_RATIO`` times the cutoff along any
+direction. A :py:class:`ValueError` naming the argument is raised otherwise.
+These limits are module attributes, they can be changed at run time.
+
 .. _vesin: https://github.com/Luthaf/vesin
 """
 
+import math
 from typing import List, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -148,6 +161,164 @@ def register_autograd_neighbors(
     values.copy_(vectors.reshape(values.shape))
 
 
+MAX_COORDINATE = 1e8
+"""Largest absolute value of the positions and cell vectors accepted by
+:py:func:`compute_neighbor_list`, in the length unit of the system."""
+
+MAX_PERIODIC_IMAGES = 100_000
+"""Largest number of periodic images of the cell within the cutoff (the product
+over periodic directions of ``2 * ceil(cutoff / spacing) + 1``, with
+``spacing`` the distance between opposite faces of the cell) accepted by
+:py:func:`compute_neighbor_list`."""
+
+MAX_NEIGHBOR_PAIRS = 500_000_000
+"""Largest estimated number of pairs (``n_atoms**2 * 4/3 pi cutoff**3 /
+volume`` for systems periodic in all directions) accepted by
+:py:func:`compute_neighbor_list`; such a list takes about 40 GB of memory."""
+
+MAX_EXTENT_RATIO = 1000
+"""Largest size of the system along any direction, as a multiple of the
+cutoff, accepted by :py:func:`compute_neighbor_list`: the spacing of the cell
+along periodic directions, the extent of the atoms otherwise."""
+
+
+def _format_cell(box: np.ndarray) -> str:
+    return np.array2string(box, separator=", ", precision=6).replace("\n", "")
+
+
+def _check_geometry(
+    points: np.ndarray,
+    box: np.ndarray,
+    periodic: np.ndarray,
+    cutoff: float,
+) -> None:
+    """Check that vesin can compute the neighbor list of this system (float64
+    numpy arrays, ``periodic`` a boolean array), raise a ``ValueError``
+    otherwise. This runs at every step of a simulation: keep it cheap."""
+    if not (math.isfinite(cutoff) and cutoff > 0.0):
+        raise ValueError(f"the cutoff must be a positive number, got {cutoff}")
+    if points.shape[0] != 0:
+        largest = float(np.max(np.abs(points)))
+        if not largest <= MAX_COORDINATE:
+            if not np.all(np.isfinite(points)):
+                atom = int(np.nonzero(~np.isfinite(points).all(axis=1))[0][0])
+                raise ValueError(
+                    "`system.positions` must be finite, got "
+                    f"{points[atom].tolist()} for atom {atom}"
+                )
+            raise ValueError(
+                "`system.positions` must be smaller than MAX_COORDINATE="
+                f"{MAX_COORDINATE:g} in absolute value, got {largest:g}"
+            )
+
+    vectors = box.tolist()
+    flags = periodic.tolist()
+    if not all(math.isfinite(x) for row in vectors for x in row):
+        raise ValueError(f"`system.cell` must be finite, got {_format_cell(box)}")
+    if any(abs(x) > MAX_COORDINATE for row in vectors for x in row):
+        raise ValueError(
+            "`system.cell` must be smaller than MAX_COORDINATE="
+            f"{MAX_COORDINATE:g} in absolute value, got {_format_cell(box)}"
+        )
+
+    periodic_vectors = [vectors[i] for i in range(3) if flags[i]]
+    n_periodic = len(periodic_vectors)
+    if n_periodic != 0:
+        # distance between the opposite faces of the (sub-)cell spanned by the
+        # periodic vectors: measure of the cell / measure of the face
+        measure = math.sqrt(max(_gram_determinant(periodic_vectors), 0.0))
+        spacings = []
+        for i in range(n_periodic):
+            others = periodic_vectors[:i] + periodic_vectors[i + 1 :]
+            face = math.sqrt(max(_gram_determinant(others), 0.0))
+            spacings.append(measure / face if face > 0.0 else 0.0)
+        smallest = min(spacings)
+        if not smallest > 1e-6 * max(math.sqrt(_dot(v, v)) for v in periodic_vectors):
+            raise ValueError(
+                "`system.cell` is degenerate along periodic directions (the cell "
+                f"vectors are linearly dependent): {_format_cell(box)}"
+            )
+        images = 1.0
+        for spacing in spacings:
+            images *= 2.0 * math.ceil(cutoff / spacing) + 1.0
+        if images > MAX_PERIODIC_IMAGES:
+            raise ValueError(
+                f"`system.cell` is too small for a cutoff of {cutoff:g}: the "
+                f"neighbor search would go over {images:.3g} periodic images "
+                f"of the cell (MAX_PERIODIC_IMAGES={MAX_PERIODIC_IMAGES}), "
+                f"the cell is {_format_cell(box)}"
+            )
+        if max(spacings) > MAX_EXTENT_RATIO * cutoff:
+            raise ValueError(
+                f"`system.cell` is too large for a cutoff of {cutoff:g}: it is "
+                f"{max(spacings):g} long, more than MAX_EXTENT_RATIO="
+                f"{MAX_EXTENT_RATIO} times the cutoff; the cell is "
+                f"{_format_cell(box)}"
+            )
+        if n_periodic == 3:
+            n_atoms = points.shape[0]
+            pairs = n_atoms * n_atoms * (4.0 / 3.0 * math.pi * cutoff**3) / measure
+            if pairs > MAX_NEIGHBOR_PAIRS:
+                raise ValueError(
+                    f"`system.cell` is too small for {n_atoms} atoms and a cutoff "
+                    f"of {cutoff:g}: the neighbor list would contain about "
+                    f"{pairs:.3g} pairs (MAX_NEIGHBOR_PAIRS={MAX_NEIGHBOR_PAIRS}), "
+                    f"the cell is {_format_cell(box)}"
+                )
+
+    if n_periodic != 3 and points.shape[0] != 0:
+        extent = float(np.max(np.ptp(points, axis=0)))
+        if extent > MAX_EXTENT_RATIO * cutoff:
+            raise ValueError(
+                "`system.positions` are spread over a too large region for a "
+                f"cutoff of {cutoff:g}: the atoms span {extent:g} along one "
+                f"direction, more than MAX_EXTENT_RATIO={MAX_EXTENT_RATIO} times "
+                "the cutoff"
+            )
+
+
+def _dot(a: List[float], b: List[float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _gram_determinant(vectors: List[List[float]]) -> float:
+    """Squared measure (length, area or volume) spanned by 0 to 3 vectors."""
+    if len(vectors) == 0:
+        return 1.0
+    if len(vectors) == 1:
+        return _dot(vectors[0], vectors[0])
+    if len(vectors) == 2:
+        a, b = vectors
+        ab = _dot(a, b)
+        return _dot(a, a) * _dot(b, b) - ab * ab
+    a, b, c = vectors
+    det = (
+        a[0] * (b[1] * c[2] - b[2] * c[1])
+        - a[1] * (b[0] * c[2] - b[2] * c[0])
+        + a[2] * (b[0] * c[1] - b[1] * c[0])
+    )
+    return det * det
+
+
+def _vesin_neighbors(points, box, periodic, cutoff: float, full_list: bool):
+    """Run vesin, returning pairs, shifts and distances."""
+    import vesin
+
+    calculator = vesin.NeighborList(cutoff=cutoff, full_list=full_list)
+    try:
+        return calculator.compute(points, box, periodic, quantities="PSd", copy=True)
+    except Exception:
+        # after a failed computation (for example "could not allocate memory
+        # for growing neighbor list"), vesin's memory is in an invalid state
+        # and freeing it in `NeighborList.__del__` crashes the process: forget
+        # it (`__del__` only frees it when the attribute exists)
+        try:
+            del calculator._neighbors
+        except AttributeError:  # pragma: no cover
+            pass
+        raise
+
+
 def _empty_pairs(n_pairs: int, device: torch.device):
     return torch.zeros((n_pairs, 5), dtype=torch.int32, device=device)
 
@@ -176,9 +347,13 @@ def compute_neighbor_list(
         ``length_unit``), to re-use the list while atoms move by less than
         ``skin / 2``. Strict lists only contain pairs closer than the cutoff.
     :return: the neighbor list, as a :py:class:`TensorBlock`
-    """
-    import vesin
 
+    A :py:class:`ValueError` is raised before calling vesin for non-finite
+    positions or cell, and for cells or systems outside of the limits described
+    in ``metatensor.torch.atomistic._neighbors`` (module attributes
+    ``MAX_COORDINATE``, ``MAX_PERIODIC_IMAGES``,
+    ``MAX_NEIGHBOR_PAIRS`` and ``MAX_EXTENT_RATIO``).
+    """
     if not isinstance(system, System):
         raise TypeError(f"`system` must be a System, got {type(system)}")
     if not isinstance(options, NeighborListOptions):
@@ -199,11 +374,9 @@ def compute_neighbor_list(
         points = positions.detach().to(device="cpu", dtype=torch.float64).numpy()
         box = cell.detach().to(device="cpu", dtype=torch.float64).numpy()
         periodic = system.pbc.detach().cpu().numpy()
-        calculator = vesin.NeighborList(
-            cutoff=search_cutoff, full_list=options.full_list
-        )
-        pairs, shifts, distances = calculator.compute(
-            points, box, periodic, quantities="PSd", copy=True
+        _check_geometry(points, box, periodic, search_cutoff)
+        pairs, shifts, distances = _vesin_neighbors(
+            points, box, periodic, search_cutoff, options.full_list
         )
         samples = torch.cat(
             [

@@ -185,6 +185,28 @@ def _check_pbc(pbc: Tensor, context: str):
         )
 
 
+def _check_finite(tensor: Tensor, context: str):
+    """Positions and cells (2-D tensors) must not contain NaN or infinite
+    values: the neighbor list libraries crash on them."""
+    if not _data_checks(tensor):
+        return
+    # fast path: one reduction (the sum of finite values can still overflow,
+    # look at each value only when it is not finite)
+    if bool(torch.isfinite(torch.sum(tensor.detach()))):
+        return
+    finite = torch.isfinite(tensor.detach())
+    if not bool(torch.all(finite)):
+        row = int(torch.nonzero(torch.logical_not(torch.all(finite, dim=1)))[0, 0])
+        values: List[float] = tensor[row].detach().to(torch.float64).cpu().tolist()
+        raise ValueError(
+            context
+            + " must contain only finite values, got "
+            + str(values)
+            + " in row "
+            + str(row)
+        )
+
+
 def _check_cell_pbc(cell: Tensor, pbc: Tensor):
     """Cell vectors must be zero along non-periodic directions."""
     if not _data_checks(cell) or not _data_checks(pbc):
@@ -268,6 +290,30 @@ def _check_neighbors_metadata(neighbors: TensorBlock):
         )
 
 
+def _check_neighbors_atoms(samples: Tensor, n_atoms: int):
+    """The atom indices of a neighbor list must refer to atoms of the system."""
+    if samples.shape[0] == 0 or not _data_checks(samples):
+        return
+    smallest, largest = torch.aminmax(samples[:, :2])
+    if bool(torch.logical_or(smallest < 0, largest >= n_atoms)):
+        atoms = samples[:, :2]
+        invalid = torch.logical_or(atoms < 0, atoms >= n_atoms)
+        pair = int(torch.nonzero(torch.any(invalid, dim=1))[0, 0])
+        row: List[int] = samples[pair].to(torch.int64).tolist()
+        raise ValueError(
+            "invalid `neighbors`: the atom indices ('first_atom' and "
+            + "'second_atom') must be between 0 and "
+            + str(n_atoms - 1)
+            + " for this system of "
+            + str(n_atoms)
+            + " atoms, got the pair "
+            + str(row)
+            + " (sample "
+            + str(pair)
+            + ")"
+        )
+
+
 def _check_neighbors(neighbors: TensorBlock, positions: Tensor, cell: Tensor):
     """Full validation of a neighbor list for a system with these positions and
     cell (spec: layout, device, dtype, warning about autograd)."""
@@ -288,6 +334,7 @@ def _check_neighbors(neighbors: TensorBlock, positions: Tensor, cell: Tensor):
             + ")"
         )
     _check_neighbors_metadata(neighbors)
+    _check_neighbors_atoms(neighbors.samples.values, positions.shape[0])
     if (positions.requires_grad or cell.requires_grad) and (
         not neighbors.values.requires_grad
     ):
@@ -520,6 +567,8 @@ class System:
             )
         _check_pbc(pbc, "`pbc`")
         _check_cell_pbc(cell, pbc)
+        _check_finite(positions, "`positions`")
+        _check_finite(cell, "`cell`")
 
         self._types = types.to(torch.int32)
         self._positions = positions
@@ -571,6 +620,7 @@ class System:
         _check_same_device(positions, self._positions.device, "new `positions`")
         _check_same_dtype(positions, self._positions.dtype, "new `positions`")
         _check_positions(positions, self._types.shape[0], "new `positions`")
+        _check_finite(positions, "new `positions`")
         self._positions = positions
 
     @property
@@ -584,6 +634,7 @@ class System:
         _check_same_dtype(cell, self._cell.dtype, "new `cell`")
         _check_cell(cell, "new `cell`")
         _check_cell_pbc(cell, self._pbc)
+        _check_finite(cell, "new `cell`")
         self._cell = cell
 
     @property
