@@ -13,6 +13,7 @@ import it).
 """
 
 import os
+import threading
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -64,6 +65,12 @@ class MetatomicCalculator(Calculator):
     ``non_conservative_force`` / ``non_conservative_stress`` outputs instead.
     Neighbor lists are computed with vesin, in Å.
 
+    One calculator can be shared by several threads: the calculations
+    (``get_property`` and the ``atoms.get_*`` functions using it,
+    ``calculate``, :py:meth:`compute_energy` and :py:meth:`run_model`) are
+    serialized by a lock, so each call sees the results of its own structure.
+    Use one calculator per thread to run calculations in parallel.
+
     :param model: the model: the path to a file saved with
         :py:meth:`AtomisticModel.save`, a scripted :py:class:`AtomisticModel` or
         a Python :py:class:`AtomisticModel`
@@ -112,6 +119,10 @@ class MetatomicCalculator(Calculator):
         neighbor_skin: float = 2.0,
     ):
         super().__init__()
+        # ASE calculators keep the state of the last calculation in the object
+        # (`self.atoms`, `self.results`), and the evaluator caches neighbor
+        # lists: the calls from several threads are serialized
+        self._lock = threading.RLock()
 
         parameters: Dict[str, Any] = {}
         if isinstance(model, (str, bytes, os.PathLike)):
@@ -222,6 +233,29 @@ class MetatomicCalculator(Calculator):
     # evaluation                                                          #
     # ------------------------------------------------------------------ #
 
+    def get_property(
+        self, name: str, atoms: Optional[ase.Atoms] = None, allow_calculation=True
+    ):
+        """Get the property ``name`` of ``atoms``, calculating it if needed (see
+        ASE's ``Calculator.get_property``). Calls from several threads are
+        serialized: one calculator can be shared by threads.
+
+        :param name: the name of the property
+        :param atoms: the structure (``None`` for the last one)
+        :param allow_calculation: calculate the property if it is not known
+        """
+        with self._lock:
+            return super().get_property(name, atoms, allow_calculation)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def run_model(
         self,
         atoms: Union[ase.Atoms, List[ase.Atoms]],
@@ -238,9 +272,14 @@ class MetatomicCalculator(Calculator):
             :py:meth:`AtomisticModel.forward`
         """
         atoms_list = [atoms] if isinstance(atoms, ase.Atoms) else list(atoms)
-        results, _, _ = self._evaluate(
-            atoms_list, outputs, forces=False, stress=False, selected=selected_atoms
-        )
+        with self._lock:
+            results, _, _ = self._evaluate(
+                atoms_list,
+                outputs,
+                forces=False,
+                stress=False,
+                selected=selected_atoms,
+            )
         return results
 
     def compute_energy(
@@ -266,13 +305,14 @@ class MetatomicCalculator(Calculator):
         if len(atoms_list) == 0:
             return {"energy": []}
         do_stress = compute_forces_and_stresses and all(a.pbc.all() for a in atoms_list)
-        data = self._energy_and_gradients(
-            atoms_list,
-            per_atom=per_atom,
-            forces=compute_forces_and_stresses,
-            stress=do_stress,
-            explicit=True,
-        )
+        with self._lock:
+            data = self._energy_and_gradients(
+                atoms_list,
+                per_atom=per_atom,
+                forces=compute_forces_and_stresses,
+                stress=do_stress,
+                explicit=True,
+            )
         result: Dict[str, Any] = {"energy": [float(e) for e in data["energy"]]}
         if per_atom:
             result["energies"] = data["energies"]
@@ -298,6 +338,15 @@ class MetatomicCalculator(Calculator):
             ``energies``, ``free_energy``, ``forces`` and ``stress``
         :param system_changes: what changed since the last calculation
         """
+        with self._lock:
+            self._calculate(atoms, properties, system_changes)
+
+    def _calculate(
+        self,
+        atoms: Optional[ase.Atoms],
+        properties: Sequence[str],
+        system_changes: Sequence[str],
+    ) -> None:
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         for name in properties:
