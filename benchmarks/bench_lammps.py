@@ -86,11 +86,14 @@ steps = int(sys.argv[1])
 model.reset_timings()
 comm.Barrier()
 start = time.perf_counter()
+cpu_start = time.process_time()
 lmp.command(f"run {steps} pre no post no")
 total = time.perf_counter() - start
+cpu = time.process_time() - cpu_start
 timings = dict(
     model.timings,
     total=total,
+    cpu=cpu,
     calls=model.calls,
     system_atoms=model.system_atoms,
     rebuilds=model.rebuilds,
@@ -267,7 +270,9 @@ def main():
                 data = _run(directory, n_processes, steps, args.timeout)
                 # the slowest process
                 ranks = sorted(data["ranks"], key=lambda t: t["callback"])
-                results[(name, n_processes)] = ranks[-1]
+                results[(name, n_processes)] = dict(
+                    ranks[-1], cpu=max(t["cpu"] for t in data["ranks"])
+                )
 
     load = os.getloadavg()[0]
     print(
@@ -280,11 +285,13 @@ def main():
         print(f"- {name}: {description}")
     print()
     print(
-        "| model | processes | atoms in a system | ms/step | model fwd+bwd | "
-        "callback, other (prepare + reduce) | LAMMPS | other / step |"
+        "| model | processes | atoms in a system | ms/step | CPU ms/step | "
+        "model fwd+bwd | callback, other (prepare + reduce) | LAMMPS "
+        "| other / step |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     per_step = {}
+    cpu_per_step = {}
     for (name, n_processes), timings in results.items():
         calls = timings["calls"]
         total = timings["total"] / steps * 1e3
@@ -293,19 +300,28 @@ def main():
         prepare = timings["prepare"] / calls * 1e3
         reduce = timings["reduce"] / calls * 1e3
         engine = total - timings["callback"] / calls * 1e3
+        cpu = timings["cpu"] / steps * 1e3
         per_step[(name, n_processes)] = total
+        cpu_per_step[(name, n_processes)] = cpu
         print(
             f"| {name} | {n_processes} | {timings['system_atoms']} | {total:.1f} | "
-            f"{model:.1f} | {other:.1f} ({prepare:.1f} + {reduce:.1f}) | "
+            f"{cpu:.1f} | {model:.1f} | {other:.1f} ({prepare:.1f} + {reduce:.1f}) | "
             f"{engine:.1f} | {100 * other / total:.1f} % |"
         )
     print()
     for name in MODELS:
         efficiency = per_step[(name, 1)] / (2 * per_step[(name, 2)])
-        print(f"parallel efficiency on 2 processes, {name}: {100 * efficiency:.0f} %")
+        cpu = cpu_per_step[(name, 1)] / (2 * cpu_per_step[(name, 2)])
+        print(
+            f"parallel efficiency on 2 processes, {name}: {100 * efficiency:.0f} % "
+            f"(wall clock), {100 * cpu:.0f} % (CPU time of the busiest process)"
+        )
     print(
-        "\n'reduce' includes the wait for the slower process in MPI_Allreduce; "
-        "'atoms in a system' counts the own and ghost atoms of the slowest process"
+        "\nms/step is the wall-clock time (the slowest process), CPU ms/step the "
+        "CPU time of the busiest process (what dedicated cores would give, MPI "
+        "waits included as MPICH polls); 'reduce' includes the wait for the "
+        "slower process in MPI_Allreduce; 'atoms in a system' counts the own and "
+        "ghost atoms given to the model by the slowest process at the last step"
     )
 
 

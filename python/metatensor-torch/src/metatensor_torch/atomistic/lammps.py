@@ -463,8 +463,11 @@ class LammpsModel:
 
         rows = cache.rows
         remap = None
+        system_tags = None
+        # the positions of the atoms of the candidate pairs
+        candidate_positions = positions[rows] if split.any() else positions
+        positions = candidate_positions
         if split.any():
-            positions = positions[rows]
             # the ghost atoms within the interaction range of the own atoms now
             # (the cached ones reach the range plus the skin)
             inside = _within(positions, nlocal, cell, origin, split, self.range)
@@ -476,8 +479,6 @@ class LammpsModel:
                 positions = positions[kept]
             atom_types = atom_types[rows]
             system_tags = tags[rows].astype(np.int64)
-        else:
-            system_tags = None
 
         types = self.numbers[atom_types]
         self.system_atoms = len(types)
@@ -500,7 +501,9 @@ class LammpsModel:
         for request, candidates, (cutoff, _) in zip(
             evaluator.neighbor_options, cache.candidates, self.cutoffs
         ):
-            neighbors = _neighbor_block(candidates, remap, positions, cutoff, system)
+            neighbors = _neighbor_block(
+                candidates, remap, candidate_positions, cutoff, system
+            )
             system.add_neighbor_list(request, neighbors)
 
         ghosts = len(types) > nlocal
@@ -736,24 +739,24 @@ def _neighbor_block(
     """The neighbor list (the ``candidates`` closer than ``cutoff``) of
     ``system``, with pair vectors differentiable with respect to the system's
     positions and cell (the values of :py:func:`compute_neighbor_list`).
-    ``remap`` gives the row in the system of each atom of the candidates (-1
-    for atoms left out of the system)."""
+    ``positions`` are those of the atoms of the candidates, and ``remap`` gives
+    their rows in the system (-1 for atoms left out of the system)."""
     samples, first, second, offsets = candidates
-    if remap is not None:
-        first = remap[first]
-        second = remap[second]
-        present = (first >= 0) & (second >= 0)
-        first = first[present]
-        second = second[present]
-        offsets = offsets[present]
-        samples = samples[present]
-        samples[:, 0] = first
-        samples[:, 1] = second
     vectors = np.take(positions, second, axis=0)
     vectors -= np.take(positions, first, axis=0)
     vectors += offsets
     inside = np.einsum("ij,ij->i", vectors, vectors) < cutoff * cutoff
-    samples = torch.from_numpy(samples[inside])
+    if remap is not None:
+        first = remap[first]
+        second = remap[second]
+        inside &= first >= 0
+        inside &= second >= 0
+        samples = samples[inside]
+        samples[:, 0] = first[inside]
+        samples[:, 1] = second[inside]
+    else:
+        samples = samples[inside]
+    samples = torch.from_numpy(samples)
 
     device = system.positions.device
     samples = samples.to(device)
