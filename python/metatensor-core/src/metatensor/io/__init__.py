@@ -14,7 +14,9 @@ Differences with the reference implementation:
 - :py:func:`load` and :py:func:`load_block` can memory-map the data of
   uncompressed files with ``mmap=True``;
 - saving to a path is atomic: the data is written to a temporary file next to
-  the destination, which replaces the destination only once complete.
+  the destination (a new name for each call), flushed to the disk and renamed
+  over the destination only once complete; the temporary files left by a
+  killed save are removed by the next save of the same destination.
 
 Loading never executes code from the file (NPY headers are parsed with a small
 literal parser and ``np.load`` is always used with ``allow_pickle=False``), and
