@@ -52,6 +52,17 @@ def make_tensor(size_gb: float) -> TensorMap:
     return TensorMap(keys, blocks)
 
 
+def make_many_blocks(n_blocks: int) -> TensorMap:
+    samples = Labels(
+        ["system", "atom"], np.stack([np.zeros(10, dtype=int), np.arange(10)], axis=1)
+    )
+    properties = Labels(["n"], np.arange(4).reshape(-1, 1))
+    values = np.ones((10, 4))
+    blocks = [TensorBlock(values, samples, [], properties) for _ in range(n_blocks)]
+    keys = Labels(["center_type"], np.arange(n_blocks).reshape(-1, 1))
+    return TensorMap(keys, blocks)
+
+
 def _time(function, repeat: int):
     times = []
     for _ in range(repeat):
@@ -85,6 +96,12 @@ def main_benchmark():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--many-blocks",
+        type=int,
+        default=10_000,
+        help="number of (small) blocks of the second file",
+    )
     arguments = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as directory:
@@ -144,6 +161,33 @@ def main_benchmark():
         for name, function in cases:
             repeat = 1 if "reads all values" in name else arguments.repeat
             median, minimum = _time(function, repeat)
+            print(f"| {name} | {median * 1e3:.1f} ms | {minimum * 1e3:.1f} ms |")
+            sys.stdout.flush()
+        os.unlink(path)
+
+        # many small blocks: the per-block costs
+        path = os.path.join(directory, "many.mts")
+        n_blocks = arguments.many_blocks
+        metatensor.save(path, make_many_blocks(n_blocks))
+        last = str(n_blocks - 1)
+        cases = [
+            ("`mts show FILE` (in process)", _quiet(["show", path])),
+            ("`mts show FILE --all` (in process)", _quiet(["show", path, "--all"])),
+            (
+                "`mts show FILE --all --json` (in process)",
+                _quiet(["show", path, "--all", "--json"]),
+            ),
+            (
+                "`mts labels FILE --block N` (in process)",
+                _quiet(["labels", path, "--block", last]),
+            ),
+            ("`metatensor.load(FILE)`", lambda: metatensor.load(path)),
+        ]
+        print()
+        print(f"| case ({n_blocks} blocks of 10 x 4 values) | median | min |")
+        print("|---|---|---|")
+        for name, function in cases:
+            median, minimum = _time(function, arguments.repeat)
             print(f"| {name} | {median * 1e3:.1f} ms | {minimum * 1e3:.1f} ms |")
             sys.stdout.flush()
 

@@ -100,6 +100,7 @@ class MtsFile:
             raise CliError("not a metatensor file (neither a ZIP archive nor NPY)")
 
         self.gradients = _load._gradient_parameters(self.entries.keys())
+        self._parsed: Dict[bytes, Any] = {}
 
     def close(self):
         self.view.release()
@@ -146,9 +147,15 @@ class MtsFile:
         if entry.method == 0:
             size = _npy.header_size(self.view, offset) or 0
             size = min(max(size, 12), entry.size)
-            descr, _, shape, start = _npy.parse_header(
-                self.view[offset : offset + size]
-            )
+            raw = bytes(self.view[offset : offset + size])
+            # the same headers (Labels shared between blocks, blocks of the
+            # same shape) are parsed once
+            parsed = self._parsed.get(raw)
+            if parsed is None:
+                descr, _, shape, start = _npy.parse_header(raw)
+                parsed = (descr, shape, start)
+                self._parsed[raw] = parsed
+            descr, shape, start = parsed
             return Header(descr, shape, offset + start, False)
 
         # decompress only the start of the member, until the header is complete

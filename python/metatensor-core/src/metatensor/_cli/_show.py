@@ -64,19 +64,15 @@ def describe(file: MtsFile, max_blocks: Optional[int]) -> Dict[str, Any]:
     result["blocks"] = blocks
     result["blocks_omitted"] = n_blocks - len(blocks)
     if result["blocks_omitted"] != 0:
-        # a summary of the blocks that are not shown, from their headers only
-        summary = {"count": 0, "size": 0, "samples": [None, None]}
-        for i in range(len(blocks), n_blocks):
-            values = file.array_info(f"blocks/{i}/values.npy")
-            summary["count"] += 1
-            summary["size"] += values.nbytes
-            n_samples = values.shape[0] if values.shape else 0
-            low, high = summary["samples"]
-            summary["samples"] = [
-                n_samples if low is None else min(low, n_samples),
-                n_samples if high is None else max(high, n_samples),
-            ]
-        result["omitted_summary"] = summary
+        # a summary of the blocks that are not shown, from the ZIP directory
+        # only: the number of blocks and the size of their members
+        stored = 0
+        for name, entry in file.entries.items():
+            if name.startswith("blocks/"):
+                index = name[7:].split("/", 1)[0]
+                if index.isdigit() and len(blocks) <= int(index) < n_blocks:
+                    stored += entry.size
+        result["omitted_summary"] = {"count": result["blocks_omitted"], "size": stored}
     return result
 
 
@@ -136,12 +132,9 @@ def format_description(description: Dict[str, Any]) -> str:
 
     omitted = description["blocks_omitted"]
     if omitted != 0:
-        summary = description["omitted_summary"]
-        low, high = summary["samples"]
-        samples = str(low) if low == high else f"{low} to {high}"
+        size = human_size(description["omitted_summary"]["size"])
         lines.append(
-            f"... {omitted} more blocks ({samples} samples each, "
-            f"{human_size(summary['size'])} of values), use --all to show them"
+            f"... {omitted} more blocks ({size} of data), use --all to show them"
         )
     return "\n".join(lines)
 
@@ -153,8 +146,9 @@ def show(path: str, max_blocks: Optional[int], as_json: bool, output: TextIO) ->
     finally:
         file.close()
     if as_json:
-        json.dump(description, output, indent=2)
-        output.write("\n")
+        # one line: the pure-Python encoder used for indented output is slow
+        # for files with many blocks
+        output.write(json.dumps(description) + "\n")
     else:
         output.write(format_description(description) + "\n")
     return 0
