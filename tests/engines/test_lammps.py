@@ -309,6 +309,24 @@ def test_cells_against_ase(tmp_path, model_path, geometry, n_processes):
     _check_against_ase(_energy_forces_virial(directory), reference)
 
 
+def test_keywords(tmp_path, model_path):
+    # scale multiplies everything, check_consistency runs the checks of the
+    # model's inputs and outputs at every step
+    directory = _simulation_directory(tmp_path, model_path, "keywords")
+    shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
+    text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
+    text = text.replace(
+        "pair_style      metatensor model.pt",
+        "pair_style      metatensor model.pt scale 0.5 check_consistency on device cpu",
+    )
+    (directory / "in.lammps").write_text(text)
+    _run_ok(directory, 2)
+    energy, forces, virial = _ase_reference(EXAMPLE / "cualloy.data", model_path)
+    _check_against_ase(
+        _energy_forces_virial(directory), (0.5 * energy, 0.5 * forces, 0.5 * virial)
+    )
+
+
 def test_minimize_nvt_npt(tmp_path, model_path):
     directory = _simulation_directory(tmp_path, model_path, "npt")
     shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
