@@ -21,7 +21,7 @@ pytest.importorskip("mpi4py")
 ase_build = pytest.importorskip("ase.build")
 ase_io = pytest.importorskip("ase.io")
 
-from metatensor.torch import Labels, TensorMap  # noqa: E402
+from metatensor.torch import Labels, TensorBlock, TensorMap  # noqa: E402
 from metatensor.torch.atomistic import (  # noqa: E402
     AtomisticModel,
     ModelCapabilities,
@@ -325,6 +325,106 @@ def test_keywords(tmp_path, model_path):
     _check_against_ase(
         _energy_forces_virial(directory), (0.5 * energy, 0.5 * forces, 0.5 * virial)
     )
+
+
+class NonConservativePotential(torch.nn.Module):
+    """The many-body potential, with a ``non_conservative_force`` output (a sum
+    of pair vectors weighted by ``exp(-r)``, a function of each atom's
+    environment that is not a gradient)."""
+
+    def __init__(self):
+        super().__init__()
+        self.potential = ManyBodyPotential()
+
+    def requested_neighbor_lists(self) -> List[NeighborListOptions]:
+        return self.potential.requested_neighbor_lists()
+
+    def forward(
+        self,
+        systems: List[System],
+        outputs: Dict[str, ModelOutput],
+        selected_atoms: Optional[Labels],
+    ) -> Dict[str, TensorMap]:
+        results = self.potential(systems, outputs, selected_atoms)
+        if "non_conservative_force" not in outputs:
+            return results
+        values: List[torch.Tensor] = []
+        samples: List[torch.Tensor] = []
+        for index, system in enumerate(systems):
+            neighbors = system.get_neighbor_list(self.potential.neighbors)
+            first = neighbors.samples.values[:, 0].to(torch.long)
+            vectors = neighbors.values.reshape(-1, 3)
+            weights = torch.exp(-torch.linalg.vector_norm(vectors, dim=1))
+            forces = torch.zeros_like(system.positions)
+            forces = forces.index_add(0, first, vectors * weights.unsqueeze(1))
+            atoms = torch.arange(len(system))
+            if selected_atoms is not None:
+                selected = selected_atoms.values
+                atoms = selected[selected[:, 0] == index][:, 1].to(torch.long)
+            values.append(forces.index_select(0, atoms))
+            samples.append(torch.stack([torch.full_like(atoms, index), atoms], dim=1))
+        block = TensorBlock(
+            values=torch.cat(values).reshape(-1, 3, 1),
+            samples=Labels(["system", "atom"], torch.cat(samples).to(torch.int32)),
+            components=[
+                Labels("xyz", torch.arange(3, dtype=torch.int32).reshape(3, 1))
+            ],
+            properties=Labels(
+                "non_conservative_force", torch.zeros((1, 1), dtype=torch.int32)
+            ),
+        )
+        keys = Labels(["_"], torch.zeros((1, 1), dtype=torch.int32))
+        results["non_conservative_force"] = TensorMap(keys, [block])
+        return results
+
+
+def test_non_conservative_forces(tmp_path, model_path):
+    capabilities = ModelCapabilities(
+        outputs={
+            "energy": ModelOutput(unit="eV", sample_kind="atom"),
+            "non_conservative_force": ModelOutput(
+                unit="eV/Angstrom", sample_kind="atom"
+            ),
+        },
+        atomic_types=[13, 29],
+        interaction_range=5.0,
+        length_unit="angstrom",
+        supported_devices=["cpu"],
+        dtype="float64",
+    )
+    model = AtomisticModel(
+        NonConservativePotential().eval(), ModelMetadata(), capabilities
+    )
+    directory = _simulation_directory(tmp_path, model_path, "non-conservative")
+    model.save(str(directory / "model.pt"))
+    shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
+    text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
+    text = text.replace(
+        "pair_style      metatensor model.pt",
+        "pair_style      metatensor model.pt non_conservative forces",
+    )
+    (directory / "in.lammps").write_text(text)
+
+    atoms = ase_io.read(
+        EXAMPLE / "cualloy.data",
+        format="lammps-data",
+        atom_style="atomic",
+        Z_of_type={1: 29, 2: 13},
+    )
+    atoms.calc = MetatomicCalculator(model, non_conservative="forces")
+    reference = (
+        atoms.get_potential_energy(),
+        atoms.get_forces(),
+        -atoms.get_stress(voigt=False) * atoms.get_volume(),
+    )
+    conservative = many_body_model()
+    atoms.calc = MetatomicCalculator(conservative)
+    # the forces are not the gradient of the energy
+    assert np.abs(atoms.get_forces() - reference[1]).max() > 0.1
+
+    for n_processes in (1, 2):
+        _run_ok(directory, n_processes)
+        _check_against_ase(_energy_forces_virial(directory), reference)
 
 
 def test_minimize_nvt_npt(tmp_path, model_path):
