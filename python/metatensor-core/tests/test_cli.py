@@ -629,3 +629,26 @@ def test_no_torch_import(path):
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_other_object_kinds(capsys, tmp_path, tensor):
+    labels_path = tmp_path / "labels.mts"
+    metatensor.save(labels_path, tensor.keys)
+    status, out, err = run(capsys, "labels", labels_path, "--block", 0)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"mts labels: {labels_path}: this file contains Labels, --block/--axis "
+        "do not apply\n"
+    )
+
+    block_path = tmp_path / "block.mts"
+    metatensor.save(block_path, tensor.block(0))
+    status, out, err = run(capsys, "labels", block_path, "--block", 1)
+    assert (status, out) == (2, "")
+    assert err == (
+        f"mts labels: {block_path}: the file contains a single TensorBlock, use "
+        "--block 0\n"
+    )
+    status, out, _ = run(capsys, "labels", block_path, "--axis", "properties")
+    assert status == 0
+    assert out.splitlines()[0] == "properties: p, 2 entries"
