@@ -110,4 +110,13 @@ def convert(
     compress: bool,
     output: TextIO,
 ) -> int:
+    """``mts convert``.
+
+    :param input_path: the file to read
+    :param output_path: the file to write (replaced once complete)
+    :param dtype: ``"float32"``, ``"float64"`` or ``None`` to keep the dtype
+    :param compress: write DEFLATE-compressed members
+    :param output: where to print
+    :return: the exit status
+    """
     return _convert(input_path, output_path, dtype, compress, output)

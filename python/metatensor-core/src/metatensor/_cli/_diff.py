@@ -20,6 +20,11 @@ class Differences:
         self.count = 0
 
     def add(self, where: str, message: str):
+        """Record (and print, within the limit) a difference.
+
+        :param where: what differs (block, axis, ...)
+        :param message: how it differs
+        """
         if self.count < self.limit:
             self.output.write(f"{where}: {message}\n")
         self.count += 1
@@ -40,7 +45,14 @@ def _entry_text(names: List[str], row) -> str:
 
 
 def compare_labels(a, b, where: str, differences: Differences) -> bool:
-    """Compare two Labels, reporting the first differing entries."""
+    """Compare two Labels, reporting the first differing entries.
+
+    :param a: the Labels of the first file
+    :param b: the Labels of the second file
+    :param where: what these Labels are, for the messages
+    :param differences: where to report differences
+    :return: whether the Labels are the same
+    """
     if list(a.names) != list(b.names):
         differences.add(
             where, f"names differ: [{', '.join(a.names)}] != [{', '.join(b.names)}]"
@@ -82,6 +94,16 @@ def _position_text(block, flat_index: int) -> str:
 def compare_values(
     a, b, where: str, rtol: float, atol: float, differences: Differences
 ) -> bool:
+    """Compare the values of two blocks with the same metadata, in chunks.
+
+    :param a: the block of the first file
+    :param b: the block of the second file
+    :param where: what these blocks are, for the messages
+    :param rtol: relative tolerance
+    :param atol: absolute tolerance
+    :param differences: where to report differences
+    :return: whether the values are the same within the tolerances
+    """
     values_a = np.asarray(a.values)
     values_b = np.asarray(b.values)
     same = True
@@ -141,6 +163,16 @@ def compare_values(
 def compare_blocks(
     a, b, where: str, rtol: float, atol: float, differences: Differences
 ) -> bool:
+    """Compare two blocks: metadata, values and gradients.
+
+    :param a: the block of the first file
+    :param b: the block of the second file
+    :param where: what these blocks are, for the messages
+    :param rtol: relative tolerance
+    :param atol: absolute tolerance
+    :param differences: where to report differences
+    :return: whether the blocks are the same
+    """
     same = compare_labels(a.samples, b.samples, f"{where} samples", differences)
     if len(a.components) != len(b.components):
         differences.add(
@@ -249,6 +281,16 @@ def _compare_tensors(a, b, rtol, atol, differences: Differences) -> bool:
 def diff(
     path_a: str, path_b: str, rtol: float, atol: float, limit: int, output: TextIO
 ) -> int:
+    """``mts diff``.
+
+    :param path_a: the first file
+    :param path_b: the second file
+    :param rtol: relative tolerance
+    :param atol: absolute tolerance
+    :param limit: print at most this many differences
+    :param output: where to print
+    :return: the exit status, 0 when the files hold the same data, 1 if not
+    """
     if rtol < 0 or atol < 0:
         raise CliError("--rtol and --atol must be non-negative")
     status = _compare(path_a, path_b, rtol, atol, output, limit)

@@ -103,6 +103,7 @@ class MtsFile:
         self._parsed: Dict[bytes, Any] = {}
 
     def close(self):
+        """Release the memory map."""
         self.view.release()
         self._map.close()
 
@@ -136,8 +137,10 @@ class MtsFile:
         return offset
 
     def header(self, name: str) -> Header:
-        """The NPY header of a member (or of the whole Labels file with
-        ``name=""``)."""
+        """The NPY header of a member.
+
+        :param name: the name of the member (ignored for a Labels file)
+        """
         if self.kind == "labels":
             descr, _, shape, start = _npy.parse_header(self.view[: 65536 + 12])
             return Header(descr, shape, start, False)
@@ -179,6 +182,10 @@ class MtsFile:
         return Header(descr, shape, None, True)
 
     def array_info(self, name: str) -> ArrayInfo:
+        """dtype, shape and size in bytes of the array stored in a member.
+
+        :param name: the name of the member
+        """
         header = self.header(name)
         dtype = _npy.data_dtype(header.descr, False)
         count = int(np.prod(header.shape, dtype=np.int64))
@@ -186,6 +193,10 @@ class MtsFile:
         return ArrayInfo(name, header.shape, count * dtype.itemsize)
 
     def labels_info(self, name: str) -> LabelsInfo:
+        """Names and number of entries of the Labels stored in a member.
+
+        :param name: the name of the member
+        """
         header = self.header(name)
         names, _, count = _npy.labels_fields(header.descr, header.shape, False)
         return LabelsInfo(names, count)
@@ -195,7 +206,12 @@ class MtsFile:
     ) -> Tuple[List[str], np.ndarray, int]:
         """Names, values of the entries ``[start, stop)`` and total count of
         the Labels stored in member ``name``. Only these entries are read from
-        uncompressed members."""
+        uncompressed members.
+
+        :param name: the name of the member (ignored for a Labels file)
+        :param start: the first entry to read
+        :param stop: one past the last entry to read (all if ``None``)
+        """
         header = self.header(name)
         names, dtype, count = _npy.labels_fields(header.descr, header.shape, False)
         stop = count if stop is None else min(stop, count)
@@ -233,6 +249,7 @@ class MtsFile:
         return names, values, count
 
     def info(self) -> Dict[str, str]:
+        """The content of ``info.json`` (empty if there is none)."""
         if "info.json" not in self.entries:
             return {}
         entry = self._entry("info.json")
@@ -251,17 +268,14 @@ class MtsFile:
     # ------------------------------------------------------------------------ #
     # structure
 
-    def n_blocks(self) -> int:
-        if self.kind == "tensor":
-            return self.labels_info("keys.npy").count
-        return 1
-
-    def block_prefix(self, index: int) -> str:
-        return f"blocks/{index}/" if self.kind == "tensor" else ""
-
     def block_description(self, prefix: str, properties=None) -> Dict[str, Any]:
         """Shapes, dtypes and Labels names/counts of the block (and its
-        gradients) stored under ``prefix``."""
+        gradients) stored under ``prefix``.
+
+        :param prefix: the path of the block in the archive (``blocks/<i>/``,
+            ``""`` for a TensorBlock file, ``.../gradients/<parameter>/``)
+        :param properties: for gradients, the properties of the parent block
+        """
         values = self.array_info(prefix + "values.npy")
         if len(values.shape) < 2:
             raise serialization_error(
@@ -314,7 +328,11 @@ class MtsFile:
 
 def convert_errors(function, *args, path: Optional[str] = None, **kwargs):
     """Call ``function``, converting errors about the file content to
-    :py:class:`CliError` (naming ``path``)."""
+    :py:class:`CliError` (naming ``path``).
+
+    :param function: the function to call with ``args`` and ``kwargs``
+    :param path: the file the errors are about
+    """
     try:
         return function(*args, **kwargs)
     except CliError as e:

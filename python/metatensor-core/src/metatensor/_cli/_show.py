@@ -9,7 +9,10 @@ from ._reader import CliError, MtsFile, convert_errors
 
 
 def human_size(size: int) -> str:
-    """``size`` in bytes, as a short human-readable string."""
+    """``size`` in bytes, as a short human-readable string.
+
+    :param size: the size in bytes
+    """
     value = float(size)
     for unit in ("B", "kB", "MB", "GB", "TB"):
         if value < 1000 or unit == "TB":
@@ -21,6 +24,10 @@ def human_size(size: int) -> str:
 
 
 def entries(count: int) -> str:
+    """``"1 entry"``, ``"2 entries"``, ...
+
+    :param count: the number of entries
+    """
     return f"{count} entry" if count == 1 else f"{count} entries"
 
 
@@ -35,7 +42,11 @@ def _key_dict(names: List[str], values: np.ndarray) -> Dict[str, int]:
 
 def describe(file: MtsFile, max_blocks: Optional[int]) -> Dict[str, Any]:
     """Description of the content of ``file`` (what ``mts show --json``
-    prints), with at most ``max_blocks`` blocks (all if ``None``)."""
+    prints).
+
+    :param file: the file
+    :param max_blocks: describe at most this many blocks (all if ``None``)
+    """
     result: Dict[str, Any] = {
         "file": file.path,
         "kind": file.kind_name,
@@ -98,7 +109,10 @@ def _block_lines(block: Dict[str, Any], indent: str) -> List[str]:
 
 
 def format_description(description: Dict[str, Any]) -> str:
-    """The text printed by ``mts show``."""
+    """The text printed by ``mts show``.
+
+    :param description: the output of :py:func:`describe`
+    """
     compressed = description["compressed_members"]
     if description["kind"] == "Labels":
         storage = "NPY file"
@@ -140,6 +154,14 @@ def format_description(description: Dict[str, Any]) -> str:
 
 
 def show(path: str, max_blocks: Optional[int], as_json: bool, output: TextIO) -> int:
+    """``mts show``.
+
+    :param path: the file
+    :param max_blocks: describe at most this many blocks (all if ``None``)
+    :param as_json: print JSON instead of text
+    :param output: where to print
+    :return: the exit status
+    """
     file = convert_errors(MtsFile, path, path=path)
     try:
         description = convert_errors(describe, file, max_blocks, path=path)
@@ -201,7 +223,13 @@ def _select_block(file: MtsFile, block: Optional[str]) -> str:
 def format_entries(
     names: List[str], values: np.ndarray, start: int, count: int
 ) -> List[str]:
-    """Rows of a table of Labels entries, with their index."""
+    """Rows of a table of Labels entries, with their index.
+
+    :param names: the names of the dimensions
+    :param values: the entries to print
+    :param start: the index of the first entry
+    :param count: the total number of entries
+    """
     index_width = max(len(str(max(start + len(values) - 1, 0))), 1)
     columns = [f"{'#':>{index_width}}"]
     widths = []
@@ -230,6 +258,17 @@ def labels(
     limit: Optional[int],
     output: TextIO,
 ) -> int:
+    """``mts labels``.
+
+    :param path: the file
+    :param block: the block (index or ``name=value,...``), ``None`` for the keys
+    :param axis: ``"samples"``, ``"components"`` or ``"properties"``
+    :param gradient: the gradient parameter, if any
+    :param start: the first entry to print
+    :param limit: the number of entries to print (all if ``None``)
+    :param output: where to print
+    :return: the exit status
+    """
     file = convert_errors(MtsFile, path, path=path)
     try:
         return convert_errors(
