@@ -405,57 +405,120 @@ def test_non_finite_system(value):
         system.cell = torch.full((3, 3), value, dtype=torch.float64)
 
 
-CRASHING_CELLS = {
-    "nan": ([[math.nan, 0, 0], [0, 5, 0], [0, 0, 5]], "must be finite"),
-    "huge": ([[1e300, 0, 0], [0, 5, 0], [0, 0, 5]], "smaller than MAX_COORDINATE"),
-    "long": ([[1e6, 0, 0], [0, 5, 0], [0, 0, 5]], "too large for a cutoff of 5"),
+TWO_ATOMS = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]]
+PERIODIC = [True, True, True]
+NOT_PERIODIC = [False, False, False]
+ZERO = [[0.0] * 3] * 3
+
+# (cell, positions, pbc, cutoff, message): geometries on which vesin crashes
+# the interpreter (SIGFPE) or runs out of memory
+CRASHING_GEOMETRIES = {
+    "nan": (
+        [[math.nan, 0, 0], [0, 5, 0], [0, 0, 5]],
+        TWO_ATOMS,
+        PERIODIC,
+        5.0,
+        "`system.cell` must be finite",
+    ),
+    "huge": (
+        [[1e300, 0, 0], [0, 5, 0], [0, 0, 5]],
+        TWO_ATOMS,
+        PERIODIC,
+        5.0,
+        "`system.cell` must be smaller than MAX_COORDINATE",
+    ),
+    "long": (
+        [[1e6, 0, 0], [0, 5, 0], [0, 0, 5]],
+        TWO_ATOMS,
+        PERIODIC,
+        5.0,
+        "`system.cell` is too large for a cutoff of 5",
+    ),
     "tiny": (
         (np.eye(3) * 0.01).tolist(),
+        TWO_ATOMS,
+        PERIODIC,
+        5.0,
         "`system.cell` is too small for a cutoff of 5: the neighbor search would "
         "go over 1e\\+09 periodic images of the cell",
     ),
-    "degenerate": ([[5, 0, 0], [5, 0, 0], [0, 0, 5]], "is degenerate"),
+    "degenerate": (
+        [[5, 0, 0], [5, 0, 0], [0, 0, 5]],
+        TWO_ATOMS,
+        PERIODIC,
+        5.0,
+        "`system.cell` is degenerate",
+    ),
+    "spread": (
+        ZERO,
+        [[0, 0, 0], [1e6, 0, 0]],
+        NOT_PERIODIC,
+        5.0,
+        "`system.positions` are spread over a too large region for a cutoff of 5",
+    ),
+    "far": (
+        ZERO,
+        [[0, 0, 0], [1e300, 0, 0]],
+        NOT_PERIODIC,
+        5.0,
+        "`system.positions` must be smaller than MAX_COORDINATE",
+    ),
+    "flat": (
+        # periodic along x only, the atoms spread along z: a flat search grid
+        [[100, 0, 0], [0, 0, 0], [0, 0, 0]],
+        [[0, 0, 0], [0.5, 0.5, 999]],
+        [True, False, False],
+        1.0,
+        "describe a too flat or elongated system for a cutoff of 1: the neighbor "
+        "search grid would have 100 x 1 x 999 bins",
+    ),
 }
 
-CHECK_CELLS = """
+CHECK_GEOMETRIES = """
 import sys, json, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 from metatensor.torch.atomistic import _neighbors
-points = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
-periodic = np.array([True, True, True])
-for cell in json.loads(sys.argv[1]):
+for cell, points, periodic, cutoff in json.loads(sys.argv[1]):
     cell = np.array(cell, dtype=np.float64)
+    points = np.array(points, dtype=np.float64)
+    periodic = np.array(periodic)
     try:
         # what compute_neighbor_list does
-        _neighbors._check_geometry(points, cell, periodic, 5.0)
-        _neighbors._vesin_neighbors(points, cell, periodic, 5.0, True)
+        _neighbors._check_geometry(points, cell, periodic, cutoff)
+        _neighbors._vesin_neighbors(points, cell, periodic, cutoff, True)
         print("COMPUTED", flush=True)
     except Exception as e:
         print(type(e).__name__, e, flush=True)
 """
 
 
-def test_bad_cells():
-    # vesin alone crashes the interpreter (SIGFPE) or runs out of memory on
-    # these cells: they must be rejected before it runs
-    cases = sorted(CRASHING_CELLS)
-    cells = [[[float(x) for x in row] for row in CRASHING_CELLS[c][0]] for c in cases]
-    result = run_python(CHECK_CELLS, json.dumps(cells), timeout=120)
+def test_bad_geometries():
+    # they must be rejected before vesin runs
+    cases = sorted(CRASHING_GEOMETRIES)
+    geometries = []
+    for case in cases:
+        cell, positions, pbc, cutoff, _ = CRASHING_GEOMETRIES[case]
+        cell = [[float(x) for x in row] for row in cell]
+        positions = [[float(x) for x in row] for row in positions]
+        geometries.append((cell, positions, pbc, cutoff))
+    result = run_python(CHECK_GEOMETRIES, json.dumps(geometries), timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == len(cases)
     for case, line in zip(cases, lines):
-        assert line.startswith("ValueError `system.cell`"), line
-        assert re.search(CRASHING_CELLS[case][1], line), line
+        assert line.startswith("ValueError `system."), line
+        assert re.search(CRASHING_GEOMETRIES[case][-1], line), line
 
     with pytest.raises(ValueError, match="`cell` must contain only finite"):
-        _system(CRASHING_CELLS["nan"][0])
+        _system(CRASHING_GEOMETRIES["nan"][0])
     for case in cases:
         if case != "nan":
             # the same through compute_neighbor_list (the checks come first)
-            with pytest.raises(ValueError, match=CRASHING_CELLS[case][1]):
-                compute_neighbor_list(_system(CRASHING_CELLS[case][0]), OPTIONS)
+            cell, positions, pbc, cutoff, message = CRASHING_GEOMETRIES[case]
+            options = NeighborListOptions(cutoff=cutoff, full_list=True, strict=False)
+            with pytest.raises(ValueError, match=message):
+                compute_neighbor_list(_system(cell, positions, pbc), options)
 
 
 ASE_BAD_CELLS = """
@@ -488,19 +551,6 @@ def test_ase_calculator_bad_cells():
     assert lines[0].startswith("ValueError `cell` must contain only finite values")
     assert lines[1].startswith("ValueError `system.cell` must be smaller than")
     assert lines[2].startswith("ValueError `system.cell` is too small for a cutoff")
-
-
-def test_bad_positions():
-    cell = (np.eye(3) * 5).tolist()
-    with pytest.raises(ValueError, match="`system.positions` must be smaller than"):
-        compute_neighbor_list(_system(cell, [[0, 0, 0], [1e300, 0, 0]]), OPTIONS)
-
-    # non-periodic: the atoms span 1e6, vesin crashes with SIGFPE
-    zero = np.zeros((3, 3)).tolist()
-    system = _system(zero, [[0, 0, 0], [1e6, 0, 0]], pbc=(False, False, False))
-    message = "`system.positions` are spread over a too large region for a cutoff"
-    with pytest.raises(ValueError, match=message):
-        compute_neighbor_list(system, OPTIONS)
 
 
 def test_too_many_pairs(monkeypatch):

@@ -18,7 +18,9 @@ be so small compared to the cutoff that the search would go over more than
 ``MAX_PERIODIC_IMAGES`` periodic images of the cell or create more than
 ``MAX_NEIGHBOR_PAIRS`` pairs (estimated from the density); the system
 must not be longer than ``MAX_EXTENT_RATIO`` times the cutoff along any
-direction. A :py:class:`ValueError` naming the argument is raised otherwise.
+direction, nor too flat or elongated compared to the cutoff
+(``MAX_GRID_ANISOTROPY``). A :py:class:`ValueError` naming the argument is
+raised otherwise.
 These limits are module attributes, they can be changed at run time.
 
 .. _vesin: https://github.com/Luthaf/vesin
@@ -182,6 +184,15 @@ cutoff, accepted by :py:func:`compute_neighbor_list`: the spacing of the cell
 along periodic directions, the extent of the atoms otherwise."""
 
 
+MAX_GRID_ANISOTROPY = 50_000
+"""Largest anisotropy of the grid of vesin's cell list accepted by
+:py:func:`compute_neighbor_list`: with ``n = max(1, floor(length / cutoff))``
+bins along each direction (``length`` is the spacing of the cell along periodic
+directions, the extent of the atoms along the Cartesian axis otherwise), the
+product of the three ``n`` divided by the cube of the smallest one. vesin
+crashes above about 100 000."""
+
+
 def _format_cell(box: np.ndarray) -> str:
     return np.array2string(box, separator=", ", precision=6).replace("\n", "")
 
@@ -223,11 +234,11 @@ def _check_geometry(
 
     periodic_vectors = [vectors[i] for i in range(3) if flags[i]]
     n_periodic = len(periodic_vectors)
+    spacings: List[float] = []
     if n_periodic != 0:
         # distance between the opposite faces of the (sub-)cell spanned by the
         # periodic vectors: measure of the cell / measure of the face
         measure = math.sqrt(max(_gram_determinant(periodic_vectors), 0.0))
-        spacings = []
         for i in range(n_periodic):
             others = periodic_vectors[:i] + periodic_vectors[i + 1 :]
             face = math.sqrt(max(_gram_determinant(others), 0.0))
@@ -266,8 +277,10 @@ def _check_geometry(
                     f"the cell is {_format_cell(box)}"
                 )
 
+    lengths = [0.0, 0.0, 0.0]
     if n_periodic != 3 and points.shape[0] != 0:
-        extent = float(np.max(np.ptp(points, axis=0)))
+        extents = np.ptp(points, axis=0).tolist()
+        extent = max(extents)
         if extent > MAX_EXTENT_RATIO * cutoff:
             raise ValueError(
                 "`system.positions` are spread over a too large region for a "
@@ -275,6 +288,27 @@ def _check_geometry(
                 f"direction, more than MAX_EXTENT_RATIO={MAX_EXTENT_RATIO} times "
                 "the cutoff"
             )
+        lengths = extents
+
+    # vesin's cell list has about `length / cutoff` bins along each direction,
+    # and divides the number of bins by the same factor along all directions
+    # when there are too many: a very flat or elongated grid ends up with zero
+    # bins along one direction, and a division by zero (SIGFPE)
+    spacings_iter = iter(spacings)
+    bins = []
+    for i in range(3):
+        length = next(spacings_iter) if flags[i] else lengths[i]
+        bins.append(max(1.0, math.floor(length / cutoff)))
+    anisotropy = bins[0] * bins[1] * bins[2] / min(bins) ** 3
+    if anisotropy > MAX_GRID_ANISOTROPY:
+        raise ValueError(
+            "`system.positions` and `system.cell` describe a too flat or elongated "
+            f"system for a cutoff of {cutoff:g}: the neighbor search grid would "
+            f"have {bins[0]:.0f} x {bins[1]:.0f} x {bins[2]:.0f} bins (the product "
+            "divided by the cube of the smallest is more than "
+            f"MAX_GRID_ANISOTROPY={MAX_GRID_ANISOTROPY}); the cell is "
+            f"{_format_cell(box)}"
+        )
 
 
 def _dot(a: List[float], b: List[float]) -> float:
@@ -351,8 +385,8 @@ def compute_neighbor_list(
     A :py:class:`ValueError` is raised before calling vesin for non-finite
     positions or cell, and for cells or systems outside of the limits described
     in ``metatensor.torch.atomistic._neighbors`` (module attributes
-    ``MAX_COORDINATE``, ``MAX_PERIODIC_IMAGES``,
-    ``MAX_NEIGHBOR_PAIRS`` and ``MAX_EXTENT_RATIO``).
+    ``MAX_COORDINATE``, ``MAX_PERIODIC_IMAGES``, ``MAX_NEIGHBOR_PAIRS``,
+    ``MAX_EXTENT_RATIO`` and ``MAX_GRID_ANISOTROPY``).
     """
     if not isinstance(system, System):
         raise TypeError(f"`system` must be a System, got {type(system)}")
