@@ -24,6 +24,10 @@ _RAW_MATH = re.compile(r"\\\(|\\\[|\$\$")
 
 
 def check(root: pathlib.Path) -> list:
+    """The problems found in the HTML and CSS files under ``root``.
+
+    :param root: the folder of the built documentation
+    """
     problems = []
     pages = sorted(root.rglob("*.html"))
     if not pages:
@@ -47,6 +51,7 @@ def check(root: pathlib.Path) -> list:
 
 
 def main() -> int:
+    """Check the folder given on the command line, return the exit status."""
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "docs/build/html")
     problems = check(root)
     for problem in problems:

@@ -25,6 +25,10 @@ def _mathml(latex: str, display: str) -> str:
 
 
 def visit_math(self, node):
+    """Write an inline formula as MathML.
+
+    :param node: the ``math`` node
+    """
     latex = node.astext()
     try:
         rendered = _mathml(latex, "inline")
@@ -36,6 +40,11 @@ def visit_math(self, node):
 
 
 def visit_displaymath(self, node):
+    """Write a displayed formula (or several, separated by blank lines) as
+    MathML.
+
+    :param node: the ``math_block`` node
+    """
     latex = node.astext()
     self.body.append(self.starttag(node, "div", CLASS="math notranslate"))
     if node.get("number"):
@@ -53,6 +62,10 @@ def visit_displaymath(self, node):
 
 
 def setup(app):
+    """Register the renderer and make it the one used for HTML.
+
+    :param app: the Sphinx application
+    """
     app.add_html_math_renderer(
         "mathml",
         inline_renderers=(visit_math, None),

@@ -37,12 +37,14 @@ def rotation_grid(degree: int) -> Tuple[torch.Tensor, torch.Tensor]:
     nodes, beta_weights = _gauss_legendre(degree // 2 + 1)
 
     def rz(angle: float) -> torch.Tensor:
+        # rotation around z
         c, s = math.cos(angle), math.sin(angle)
         return torch.tensor(
             [[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64
         )
 
     def ry(cos_beta: float) -> torch.Tensor:
+        # rotation around y, from the cosine of the angle
         c = cos_beta
         s = math.sqrt(max(0.0, 1 - c * c))
         return torch.tensor(
