@@ -4,6 +4,7 @@ The API reference is generated with autodoc from the installed ``metatensor``
 package (``nox -s docs`` installs it from this checkout).
 """
 
+import inspect
 import os
 import sys
 
@@ -41,3 +42,18 @@ html_theme = "furo"
 html_title = f"metatensor {release}"
 pygments_style = "sphinx"
 pygments_dark_style = "monokai"
+
+
+def _defining_module(app, modname, attribute):
+    """The classes show their public module (``metatensor.TensorMap``), their
+    methods keep the module defining them: point the source links there."""
+    value = getattr(sys.modules.get(modname), attribute.split(".")[0], None)
+    if inspect.isclass(value):
+        for member in vars(value).values():
+            if inspect.isfunction(member) and member.__module__ != modname:
+                return member.__module__
+    return None
+
+
+def setup(app):
+    app.connect("viewcode-follow-imported", _defining_module)
