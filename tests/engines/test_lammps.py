@@ -276,23 +276,26 @@ def test_nve_trajectories(equality_runs, model_path):
 
 @pytest.mark.parametrize(
     "geometry, n_processes",
-    [("small", 2), ("triclinic", 3), ("slab", 2)],
+    [("small", 2), ("triclinic", 3), ("slab", 2), ("vacuum", 2)],
 )
 def test_cells_against_ase(tmp_path, model_path, geometry, n_processes):
     # a cubic cell smaller than the cutoff (periodic images of atoms within the
     # cutoff of themselves), a triclinic cell split in 3, and the example's
-    # cell without periodicity along z (split along z)
+    # cell without periodicity along z (split along z), also in a box twice as
+    # high (one process has no atoms)
     rng = np.random.default_rng(12)
-    if geometry == "slab":
+    if geometry in ("slab", "vacuum"):
         atoms = ase_io.read(EXAMPLE / "cualloy.data", format="lammps-data")
         atoms.numbers = np.where(atoms.numbers == 1, 29, 13)
+        if geometry == "vacuum":
+            atoms.cell[2] *= 2.0
     elif geometry == "small":
         atoms = ase_build.bulk("Cu", "fcc", a=3.65, cubic=True)
         atoms.numbers[1] = 13
     else:
         atoms = ase_build.bulk("Cu", "fcc", a=3.65).repeat((4, 3, 5))
         atoms.numbers[rng.random(len(atoms)) < 0.4] = 13
-    if geometry != "slab":
+    if geometry not in ("slab", "vacuum"):
         atoms.positions += rng.normal(scale=0.1, size=atoms.positions.shape)
         atoms.wrap()
 
@@ -300,7 +303,7 @@ def test_cells_against_ase(tmp_path, model_path, geometry, n_processes):
     _write_data(atoms, directory / "cell.data")
     text = EQUALITY_INPUT.replace("DATA", "cell.data").replace("STEPS", "")
     pbc = True
-    if geometry == "slab":
+    if geometry in ("slab", "vacuum"):
         text = text.replace("boundary        p p p", "boundary        p p f")
         pbc = [True, True, False]
     (directory / "in.lammps").write_text(text)

@@ -420,6 +420,16 @@ class LammpsModel:
         eV."""
         start = time.perf_counter()
         lmp = self.lmp
+        if nlocal == 0:
+            # nothing to compute for a process without atoms
+            self.system_atoms = 0
+            self.timings["prepare"] += time.perf_counter() - start
+            return {
+                "energy": 0.0,
+                "forces": np.zeros((0, 3)),
+                "virial": np.zeros((3, 3)),
+                "tags": np.zeros(0, dtype=np.int64),
+            }
         nghost = int(lmp.extract_setting("nghost"))
         boxlo, boxhi, xy, yz, xz, periodicity, _ = lmp.extract_box()
         cell = np.array(
