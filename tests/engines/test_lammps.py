@@ -349,6 +349,26 @@ class NonConservativePotential(torch.nn.Module):
         selected_atoms: Optional[Labels],
     ) -> Dict[str, TensorMap]:
         results = self.potential(systems, outputs, selected_atoms)
+        if "energy_uncertainty" in outputs:
+            # 1 eV for the Al atoms, 0 for the others
+            uncertainty = self.potential(
+                systems, {"energy": outputs["energy_uncertainty"]}, selected_atoms
+            )["energy"].block()
+            atoms = uncertainty.samples.values
+            types = torch.cat([system.types for system in systems])
+            offsets = torch.tensor([0] + [len(system) for system in systems])
+            rows = offsets.cumsum(0)[atoms[:, 0].to(torch.long)] + atoms[:, 1]
+            values = (types[rows] == 13).to(torch.float64).reshape(-1, 1)
+            block = TensorBlock(
+                values=values,
+                samples=uncertainty.samples,
+                components=[],
+                properties=Labels(
+                    "energy_uncertainty", torch.zeros((1, 1), dtype=torch.int32)
+                ),
+            )
+            keys = Labels(["_"], torch.zeros((1, 1), dtype=torch.int32))
+            results["energy_uncertainty"] = TensorMap(keys, [block])
         if "non_conservative_force" not in outputs:
             return results
         values: List[torch.Tensor] = []
@@ -388,6 +408,7 @@ def test_non_conservative_forces(tmp_path, model_path):
             "non_conservative_force": ModelOutput(
                 unit="eV/Angstrom", sample_kind="atom"
             ),
+            "energy_uncertainty": ModelOutput(unit="eV", sample_kind="atom"),
         },
         atomic_types=[13, 29],
         interaction_range=5.0,
@@ -414,7 +435,9 @@ def test_non_conservative_forces(tmp_path, model_path):
         atom_style="atomic",
         Z_of_type={1: 29, 2: 13},
     )
-    atoms.calc = MetatomicCalculator(model, non_conservative="forces")
+    atoms.calc = MetatomicCalculator(
+        model, non_conservative="forces", uncertainty_threshold=None
+    )
     reference = (
         atoms.get_potential_energy(),
         atoms.get_forces(),
@@ -428,6 +451,18 @@ def test_non_conservative_forces(tmp_path, model_path):
     for n_processes in (1, 2):
         _run_ok(directory, n_processes)
         _check_against_ase(_energy_forces_virial(directory), reference)
+
+    # the Al atoms are above the uncertainty threshold, the Cu atoms are not
+    text = text.replace("non_conservative forces", "uncertainty_threshold 0.5")
+    (directory / "in.lammps").write_text(text)
+    status, stdout, stderr = _run(directory, 2)
+    assert status == 0, stderr
+    warned = []
+    for line in stderr.splitlines():
+        if "is larger than the threshold of 0.5 eV: atom ids" in line:
+            warned += [int(i) for i in line.split("[")[1].split("]")[0].split(",")]
+    aluminium = np.nonzero(atoms.numbers == 13)[0] + 1
+    assert sorted(warned) == aluminium.tolist()
 
 
 def test_minimize_nvt_npt(tmp_path, model_path):

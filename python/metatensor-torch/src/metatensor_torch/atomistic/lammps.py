@@ -227,7 +227,8 @@ class LammpsModel:
     :param scale: a factor multiplying the energy, the forces and the virial
     :param uncertainty_threshold: warn about atoms whose energy uncertainty (eV)
         is larger than this, when the model has a per-atom
-        ``energy_uncertainty`` output
+        ``energy_uncertainty`` output (``None`` or a non-positive value
+        disables the check)
     :param variants: the variant of each output: ``{"energy": "pbe"}`` uses
         ``energy/pbe``, which is also the default variant of
         ``energy_uncertainty``, ``non_conservative_force`` and
@@ -247,7 +248,7 @@ class LammpsModel:
         check_consistency: bool = False,
         non_conservative: Union[bool, str] = False,
         scale: float = 1.0,
-        uncertainty_threshold: Optional[float] = None,
+        uncertainty_threshold: Optional[float] = 0.1,
         variants: Optional[Dict[str, Optional[str]]] = None,
         extensions_directory: Optional[str] = None,
         fix_id: str = "metatensor",
