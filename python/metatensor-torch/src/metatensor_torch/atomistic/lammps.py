@@ -387,6 +387,9 @@ class LammpsModel:
             forces, energy, virial, message = self._reduce(result, nlocal, message)
         elif result is not None:
             forces = result["forces"][:nlocal]
+            if self.evaluator.non_conservative_forces and nlocal > 0:
+                # no net force
+                forces = forces - forces.mean(axis=0)
             energy = result["energy"]
             virial = result["virial"]
         if message is not None:
