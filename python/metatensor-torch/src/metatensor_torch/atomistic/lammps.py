@@ -1040,7 +1040,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             with open(args.input, encoding="utf8") as file:
                 text = file.read()
         except OSError as e:
-            error = f"can not read the input file '{args.input}': {e.strerror}"
+            error = f"ERROR: can not read the input file '{args.input}': {e.strerror}"
     text, error = comm.bcast((text, error), root=0)
     if error is not None:
         _report(comm, error)
