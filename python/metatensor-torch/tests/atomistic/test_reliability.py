@@ -464,10 +464,10 @@ CRASHING_GEOMETRIES = {
         "`system.positions` must be smaller than MAX_COORDINATE",
     ),
     "flat": (
-        # periodic along x only, the atoms spread along z: a flat search grid
-        [[100, 0, 0], [0, 0, 0], [0, 0, 0]],
-        [[0, 0, 0], [0.5, 0.5, 999]],
-        [True, False, False],
+        # a flat search grid
+        ZERO,
+        [[0, 0, 0], [100, 0.5, 999]],
+        NOT_PERIODIC,
         1.0,
         "describe a too flat or elongated system for a cutoff of 1: the neighbor "
         "search grid would have 100 x 1 x 999 bins",
@@ -485,7 +485,9 @@ for cell, points, periodic, cutoff in json.loads(sys.argv[1]):
     periodic = np.array(periodic)
     try:
         # what compute_neighbor_list does
-        _neighbors._check_geometry(points, cell, periodic, cutoff)
+        points, cell, periodic = _neighbors._check_geometry(
+            points, cell, periodic, cutoff
+        )
         _neighbors._vesin_neighbors(points, cell, periodic, cutoff, True)
         print("COMPUTED", flush=True)
     except Exception as e:
@@ -551,6 +553,40 @@ def test_ase_calculator_bad_cells():
     assert lines[0].startswith("ValueError `cell` must contain only finite values")
     assert lines[1].startswith("ValueError `system.cell` must be smaller than")
     assert lines[2].startswith("ValueError `system.cell` is too small for a cutoff")
+
+
+@pytest.mark.parametrize(
+    "pbc",
+    [
+        [True, True, False],
+        [True, False, True],
+        [False, True, True],
+        [True, False, False],
+        [False, True, False],
+        [False, False, True],
+    ],
+)
+def test_partially_periodic_systems(pbc):
+    # partially periodic systems are given to vesin as periodic ones: the
+    # same pairs and cell shifts as vesin on the partially periodic system
+    rng = np.random.default_rng(sum(pbc) + 7 * pbc.index(True))
+    cell = np.diag([4.0, 5.0, 6.0]) + rng.normal(scale=0.8, size=(3, 3))
+    cell[~np.array(pbc)] = 0.0
+    positions = rng.random((20, 3)) * 12.0 - 3.0
+    system = _system(cell.tolist(), positions.tolist(), pbc)
+    for full_list in [True, False]:
+        options = NeighborListOptions(cutoff=3.5, full_list=full_list, strict=True)
+        neighbors = compute_neighbor_list(system, options)
+        pairs, shifts, distances = _neighbors._vesin_neighbors(
+            positions, cell, np.array(pbc), 3.5, full_list
+        )
+        expected = np.concatenate([pairs, shifts], axis=1)[distances < 3.5]
+        actual = neighbors.samples.values.numpy()
+        assert len(actual) > 10
+        assert sorted(map(tuple, actual.tolist())) == sorted(
+            map(tuple, expected.tolist())
+        )
+    assert not any(neighbors.samples.values[:, 2:][:, ~torch.tensor(pbc)].any(dim=0))
 
 
 def test_too_many_pairs(monkeypatch):

@@ -27,7 +27,7 @@ These limits are module attributes, they can be changed at run time.
 """
 
 import math
-from typing import List, Union
+from typing import List, Tuple, Union
 
 import numpy as np
 import torch
@@ -187,9 +187,12 @@ along periodic directions, the extent of the atoms otherwise."""
 MAX_GRID_ANISOTROPY = 50_000
 """Largest anisotropy of the grid of vesin's cell list accepted by
 :py:func:`compute_neighbor_list`: with ``n = max(1, floor(length / cutoff))``
-bins along each direction (``length`` is the spacing of the cell along periodic
-directions, the extent of the atoms along the Cartesian axis otherwise), the
-product of the three ``n`` divided by the cube of the smallest one. vesin
+bins along each direction, the product of the three ``n`` divided by the cube
+of the smallest one. ``length`` is the spacing of the cell for periodic
+systems, the extent of the atoms along the Cartesian axes for non-periodic
+ones. Partially periodic systems are given to vesin as periodic systems, with
+cell vectors perpendicular to the periodic ones along the non-periodic
+directions, as long as the extent of the atoms plus twice the cutoff. vesin
 crashes above about 100 000."""
 
 
@@ -202,10 +205,14 @@ def _check_geometry(
     box: np.ndarray,
     periodic: np.ndarray,
     cutoff: float,
-) -> None:
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check that vesin can compute the neighbor list of this system (float64
     numpy arrays, ``periodic`` a boolean array), raise a ``ValueError``
-    otherwise. This runs at every step of a simulation: keep it cheap."""
+    otherwise. This runs at every step of a simulation: keep it cheap.
+
+    :return: the positions, cell and periodic boundary conditions to give to
+        vesin (an equivalent periodic system for partially periodic ones)
+    """
     if not (math.isfinite(cutoff) and cutoff > 0.0):
         raise ValueError(f"the cutoff must be a positive number, got {cutoff}")
     if points.shape[0] != 0:
@@ -239,10 +246,7 @@ def _check_geometry(
         # distance between the opposite faces of the (sub-)cell spanned by the
         # periodic vectors: measure of the cell / measure of the face
         measure = math.sqrt(max(_gram_determinant(periodic_vectors), 0.0))
-        for i in range(n_periodic):
-            others = periodic_vectors[:i] + periodic_vectors[i + 1 :]
-            face = math.sqrt(max(_gram_determinant(others), 0.0))
-            spacings.append(measure / face if face > 0.0 else 0.0)
+        spacings = _spacings(periodic_vectors)
         smallest = min(spacings)
         if not smallest > 1e-6 * max(math.sqrt(_dot(v, v)) for v in periodic_vectors):
             raise ValueError(
@@ -290,15 +294,24 @@ def _check_geometry(
             )
         lengths = extents
 
+    if 0 < n_periodic < 3:
+        # vesin is very slow for partially periodic systems (minutes for a few
+        # atoms spread over a few hundred cutoffs): give it an equivalent
+        # periodic system, the non-periodic directions getting cell vectors
+        # perpendicular to the periodic ones and long enough to never find
+        # periodic images along them
+        points, box = _periodic_equivalent(points, box, flags, cutoff)
+        vectors = box.tolist()
+        spacings = _spacings(vectors)
+        periodic = np.ones(3, dtype=bool)
+    elif n_periodic == 0:
+        spacings = lengths
+
     # vesin's cell list has about `length / cutoff` bins along each direction,
     # and divides the number of bins by the same factor along all directions
     # when there are too many: a very flat or elongated grid ends up with zero
     # bins along one direction, and a division by zero (SIGFPE)
-    spacings_iter = iter(spacings)
-    bins = []
-    for i in range(3):
-        length = next(spacings_iter) if flags[i] else lengths[i]
-        bins.append(max(1.0, math.floor(length / cutoff)))
+    bins = [max(1.0, math.floor(length / cutoff)) for length in spacings]
     anisotropy = bins[0] * bins[1] * bins[2] / min(bins) ** 3
     if anisotropy > MAX_GRID_ANISOTROPY:
         raise ValueError(
@@ -309,6 +322,61 @@ def _check_geometry(
             f"MAX_GRID_ANISOTROPY={MAX_GRID_ANISOTROPY}); the cell is "
             f"{_format_cell(box)}"
         )
+    return points, box, periodic
+
+
+def _spacings(vectors: List[List[float]]) -> List[float]:
+    """Distances between the opposite faces of the cell spanned by 1 to 3
+    ``vectors``: measure of the cell / measure of the face."""
+    measure = math.sqrt(max(_gram_determinant(vectors), 0.0))
+    spacings = []
+    for i in range(len(vectors)):
+        others = vectors[:i] + vectors[i + 1 :]
+        face = math.sqrt(max(_gram_determinant(others), 0.0))
+        spacings.append(measure / face if face > 0.0 else 0.0)
+    return spacings
+
+
+def _periodic_equivalent(
+    points: np.ndarray, box: np.ndarray, periodic: List[bool], cutoff: float
+):
+    """Positions and cell of a system periodic in all directions with the same
+    pairs (and cell shifts) within ``cutoff`` as the partially periodic system
+    ``points``, ``box``, ``periodic``: the cell vectors along non-periodic
+    directions are perpendicular to the periodic ones, longer than the extent
+    of the atoms plus twice the cutoff, and the atoms are translated inside the
+    cell along them (pair vectors and cell shifts do not change)."""
+    periodic_rows = [i for i in range(3) if periodic[i]]
+    other_rows = [i for i in range(3) if not periodic[i]]
+    if len(periodic_rows) == 2:
+        normal = np.cross(box[periodic_rows[0]], box[periodic_rows[1]])
+        directions = [normal / np.linalg.norm(normal)]
+    else:
+        axis = box[periodic_rows[0]] / np.linalg.norm(box[periodic_rows[0]])
+        trial = np.zeros(3)
+        trial[int(np.argmin(np.abs(axis)))] = 1.0
+        first = np.cross(axis, trial)
+        first /= np.linalg.norm(first)
+        directions = [first, np.cross(axis, first)]
+
+    box = box.copy()
+    for row, direction in zip(other_rows, directions):
+        box[row] = direction
+    if np.linalg.det(box) < 0.0:
+        # keep a right-handed cell
+        directions[-1] = -directions[-1]
+
+    origin = np.zeros(3)
+    if points.shape[0] != 0:
+        projections = points @ np.stack(directions, axis=1)
+        lowest = projections.min(axis=0)
+        extents = projections.max(axis=0) - lowest
+    else:
+        lowest = extents = np.zeros(len(directions))
+    for row, direction, low, extent in zip(other_rows, directions, lowest, extents):
+        box[row] = direction * (float(extent) + 2.0 * cutoff)
+        origin += direction * (float(low) - cutoff)
+    return points - origin, box
 
 
 def _dot(a: List[float], b: List[float]) -> float:
@@ -408,7 +476,7 @@ def compute_neighbor_list(
         points = positions.detach().to(device="cpu", dtype=torch.float64).numpy()
         box = cell.detach().to(device="cpu", dtype=torch.float64).numpy()
         periodic = system.pbc.detach().cpu().numpy()
-        _check_geometry(points, box, periodic, search_cutoff)
+        points, box, periodic = _check_geometry(points, box, periodic, search_cutoff)
         pairs, shifts, distances = _vesin_neighbors(
             points, box, periodic, search_cutoff, options.full_list
         )
