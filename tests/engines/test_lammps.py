@@ -205,7 +205,7 @@ def _check_against_ase(lammps_results, reference):
     energy, forces, virial = lammps_results
     ref_energy, ref_forces, ref_virial = reference
     voigt = ref_virial[[0, 1, 2, 0, 0, 1], [0, 1, 2, 1, 2, 2]]
-    assert abs(energy - ref_energy) < 1e-10
+    assert abs(energy - ref_energy) < 1e-10, (energy, ref_energy)
     np.testing.assert_allclose(forces, ref_forces, rtol=0, atol=1e-10)
     np.testing.assert_allclose(virial, voigt, rtol=0, atol=1e-10)
 
