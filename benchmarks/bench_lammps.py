@@ -40,12 +40,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, Optional
 
 import torch
-
-from metatensor.torch import Labels, TensorBlock, TensorMap
-from metatensor.torch.atomistic import ModelOutput, NeighborListOptions, System
 
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -106,59 +102,6 @@ lmp.close()
 """
 
 
-class SelectedPairs(torch.nn.Module):
-    """Run ``potential`` with neighbor lists restricted to the pairs whose
-    first atom is selected: the same energies for the selected atoms for a
-    model where the energy of an atom only depends on the pairs around it
-    (like the demo's), without computing the environments of the others."""
-
-    def __init__(self, potential: torch.nn.Module):
-        super().__init__()
-        self.potential = potential
-
-    def requested_neighbor_lists(self) -> List[NeighborListOptions]:
-        return self.potential.requested_neighbor_lists()
-
-    def forward(
-        self,
-        systems: List[System],
-        outputs: Dict[str, ModelOutput],
-        selected_atoms: Optional[Labels],
-    ) -> Dict[str, TensorMap]:
-        if selected_atoms is None:
-            return self.potential(systems, outputs, selected_atoms)
-        restricted: List[System] = []
-        selected = selected_atoms.values.to(torch.long)
-        for index, system in enumerate(systems):
-            keep = torch.zeros(
-                len(system), dtype=torch.bool, device=system.positions.device
-            )
-            keep[selected[selected[:, 0] == index][:, 1]] = True
-            new = System(
-                types=system.types,
-                positions=system.positions,
-                cell=system.cell,
-                pbc=system.pbc,
-            )
-            for options in system.known_neighbor_lists():
-                pairs = system.get_neighbor_list(options)
-                mask = keep[pairs.samples.values[:, 0].to(torch.long)]
-                samples = Labels(
-                    pairs.samples.names,
-                    pairs.samples.values[mask],
-                    assume_unique=True,
-                )
-                block = TensorBlock(
-                    values=pairs.values[mask],
-                    samples=samples,
-                    components=pairs.components,
-                    properties=pairs.properties,
-                )
-                new.add_neighbor_list(options, block)
-            restricted.append(new)
-        return self.potential(restricted, outputs, selected_atoms)
-
-
 def _structure(path, repeat):
     import ase.build
     import ase.io
@@ -182,9 +125,10 @@ def _structure(path, repeat):
     return len(atoms)
 
 
-def _model(path, selected_pairs):
-    """The demo's architecture with random (seeded) weights, exported; with
-    ``selected_pairs``, wrapped to only keep the pairs of the selected atoms."""
+def _model(path):
+    """The demo's architecture with random (seeded) weights, exported. Given
+    ``selected_atoms`` (the own atoms of a process), the demo's potential only
+    computes the environments of these atoms."""
     sys.path.insert(0, str(ROOT / "examples" / "demo"))
     from atomistic_model import export
     from descriptor import PowerSpectrum
@@ -193,16 +137,7 @@ def _model(path, selected_pairs):
     torch.manual_seed(0)
     descriptor = PowerSpectrum([13, 29], cutoff=5.5, n_radial=4)
     model = EnergyModel(descriptor.to(torch.float64), [24, 24])
-    atomistic = export(model, str(path))
-    if selected_pairs:
-        from metatensor.torch.atomistic import AtomisticModel
-
-        wrapped = AtomisticModel(
-            SelectedPairs(atomistic.module).eval(),
-            atomistic.metadata(),
-            atomistic.capabilities(),
-        )
-        wrapped.save(str(path))
+    export(model, str(path))
 
 
 def _run(directory, n_processes, steps, timeout):
@@ -240,8 +175,6 @@ def _run(directory, n_processes, steps, timeout):
 
 MODELS = {
     "demo": "the demo's AtomisticModel as exported",
-    "demo, selected pairs": "the same, wrapped to drop the pairs of the "
-    "atoms that are not selected (the ghosts)",
 }
 
 
@@ -264,7 +197,7 @@ def main():
         (directory / "in.lammps").write_text(INPUT.format(warmup=warmup))
         (directory / "driver.py").write_text(DRIVER)
         for name in MODELS:
-            _model(directory / "model.pt", selected_pairs=name != "demo")
+            _model(directory / "model.pt")
             for n_processes in (1, 2):
                 print(f"{name}: {n_processes} process(es) ...", file=sys.stderr)
                 data = _run(directory, n_processes, steps, args.timeout)

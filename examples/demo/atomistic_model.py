@@ -64,6 +64,18 @@ class PowerSpectrumPotential(torch.nn.Module):
             n_atoms = len(system)
             neighbors = system.get_neighbor_list(self.neighbors)
             pairs = neighbors.samples.values
+            pair_vectors = neighbors.values.reshape(-1, 3)
+            if selected_atoms is not None:
+                # the energy of an atom only depends on the pairs around it:
+                # skip the environments of the atoms that are not selected
+                # (for example the ghost atoms of a domain decomposition)
+                selected = selected_atoms.values
+                selected = selected[selected[:, 0] == index][:, 1].to(torch.long)
+                keep = torch.zeros(n_atoms, dtype=torch.bool, device=pairs.device)
+                keep[selected] = True
+                mask = keep[pairs[:, 0].to(torch.long)]
+                pairs = pairs[mask]
+                pair_vectors = pair_vectors[mask]
             types.append(system.types)
             system_index.append(
                 torch.full((n_atoms,), index, dtype=torch.long, device=pairs.device)
@@ -71,7 +83,7 @@ class PowerSpectrumPotential(torch.nn.Module):
             atom_index.append(torch.arange(n_atoms, device=pairs.device))
             first.append(pairs[:, 0].to(torch.long) + offset)
             second.append(pairs[:, 1].to(torch.long) + offset)
-            vectors.append(neighbors.values.reshape(-1, 3))
+            vectors.append(pair_vectors)
             offset += n_atoms
 
         all_types = torch.concatenate(types)

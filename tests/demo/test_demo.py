@@ -198,3 +198,41 @@ def test_quick_run(tmp_path):
     assert capabilities.atomic_types == [13, 29]
     assert capabilities.length_unit == "angstrom"
     assert "energy" in capabilities.outputs
+
+    # per-atom energies of selected atoms (as a domain decomposition asks for
+    # them) equal those of a full evaluation
+    from ase.build import bulk
+
+    from metatensor.torch import Labels
+    from metatensor.torch.atomistic import (
+        ModelEvaluationOptions,
+        ModelOutput,
+        add_neighbor_lists,
+        systems_to_torch,
+    )
+
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
+    atoms.numbers[::3] = 13
+    atoms.rattle(0.05, seed=1)
+    system = systems_to_torch(atoms, dtype=torch.float64)
+    add_neighbor_lists(system, model.requested_neighbor_lists(), "angstrom")
+    outputs = {"energy": ModelOutput(unit="eV", sample_kind="atom")}
+    full = model([system], ModelEvaluationOptions(outputs=outputs), False)
+    selected = Labels(
+        ["system", "atom"], torch.tensor([[0, 1], [0, 5], [0, 30], [0, 31]])
+    )
+    options = ModelEvaluationOptions(outputs=outputs, selected_atoms=selected)
+    partial = model([system], options, False)
+    # the samples of the outputs are grouped by atomic type: compare by atom
+    full_block = full["energy"].block()
+    order = torch.argsort(full_block.samples.column("atom"))
+    full_energies = full_block.values.reshape(-1)[order]
+    partial_block = partial["energy"].block()
+    assert sorted(partial_block.samples.values.tolist()) == selected.values.tolist()
+    atoms_index = partial_block.samples.column("atom").to(torch.long)
+    torch.testing.assert_close(
+        partial_block.values.reshape(-1),
+        full_energies[atoms_index],
+        rtol=0,
+        atol=1e-12,
+    )
