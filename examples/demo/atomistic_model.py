@@ -59,32 +59,39 @@ class PowerSpectrumPotential(torch.nn.Module):
         first: List[torch.Tensor] = []
         second: List[torch.Tensor] = []
         vectors: List[torch.Tensor] = []
+        neighbor_types: List[torch.Tensor] = []
         offset = 0
         for index, system in enumerate(systems):
             n_atoms = len(system)
             neighbors = system.get_neighbor_list(self.neighbors)
-            pairs = neighbors.samples.values
+            pairs = neighbors.samples.values.to(torch.long)
             pair_vectors = neighbors.values.reshape(-1, 3)
-            if selected_atoms is not None:
+            if selected_atoms is None:
+                centers = torch.arange(n_atoms, device=pairs.device)
+                pair_first = pairs[:, 0]
+            else:
                 # the energy of an atom only depends on the pairs around it:
-                # skip the environments of the atoms that are not selected
-                # (for example the ghost atoms of a domain decomposition)
+                # describe only the selected atoms (for example the own atoms of
+                # a process in a domain decomposition, and not its ghosts)
                 selected = selected_atoms.values
-                selected = selected[selected[:, 0] == index][:, 1].to(torch.long)
-                keep = torch.zeros(n_atoms, dtype=torch.bool, device=pairs.device)
-                keep[selected] = True
-                mask = keep[pairs[:, 0].to(torch.long)]
+                centers = selected[selected[:, 0] == index][:, 1].to(torch.long)
+                position = torch.full(
+                    (n_atoms,), -1, dtype=torch.long, device=pairs.device
+                )
+                position[centers] = torch.arange(len(centers), device=pairs.device)
+                pair_first = position[pairs[:, 0]]
+                mask = pair_first >= 0
                 pairs = pairs[mask]
+                pair_first = pair_first[mask]
                 pair_vectors = pair_vectors[mask]
-            types.append(system.types)
-            system_index.append(
-                torch.full((n_atoms,), index, dtype=torch.long, device=pairs.device)
-            )
-            atom_index.append(torch.arange(n_atoms, device=pairs.device))
-            first.append(pairs[:, 0].to(torch.long) + offset)
-            second.append(pairs[:, 1].to(torch.long) + offset)
+            types.append(system.types.index_select(0, centers))
+            system_index.append(torch.full_like(centers, index))
+            atom_index.append(centers)
+            first.append(pair_first + offset)
+            second.append(pairs[:, 1])
+            neighbor_types.append(system.types.index_select(0, pairs[:, 1]))
             vectors.append(pair_vectors)
-            offset += n_atoms
+            offset += len(centers)
 
         all_types = torch.concatenate(types)
         all_systems = torch.concatenate(system_index)
@@ -96,6 +103,7 @@ class PowerSpectrumPotential(torch.nn.Module):
             torch.concatenate(first),
             torch.concatenate(second),
             torch.concatenate(vectors),
+            torch.concatenate(neighbor_types),
         )
         atomic = self.model.atomic_energies(descriptor)
 
@@ -108,11 +116,6 @@ class PowerSpectrumPotential(torch.nn.Module):
             samples.append(block.samples.values)
         energies = torch.concatenate(values)
         atom_samples = torch.concatenate(samples)
-
-        if selected_atoms is not None:
-            selected = Labels(["system", "atom"], atom_samples).select(selected_atoms)
-            energies = energies.index_select(0, selected)
-            atom_samples = atom_samples.index_select(0, selected)
 
         properties = Labels(["energy"], torch.tensor([[0]], device=energies.device))
         if outputs["energy"].sample_kind == "atom":

@@ -40,7 +40,7 @@ differentiation in the tests).
 """
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -367,6 +367,7 @@ class PowerSpectrum(torch.nn.Module):
         first: torch.Tensor,
         second: torch.Tensor,
         vectors: torch.Tensor,
+        neighbor_types: Optional[torch.Tensor] = None,
     ) -> TensorMap:
         """Compute the descriptor (without explicit gradients) of a set of
         atoms, from a full neighbor list. Gradients with respect to
@@ -379,12 +380,19 @@ class PowerSpectrum(torch.nn.Module):
         :param second: ``(n_pairs,)`` index of the neighbor of each pair
         :param vectors: ``(n_pairs, 3)`` pair vectors (from ``first`` to
             ``second``), including the pairs in both directions
+        :param neighbor_types: ``(n_pairs,)`` atomic types of the neighbors;
+            when given, ``second`` is not used, and the neighbors do not need
+            to be among the described atoms (to describe only some atoms of a
+            system)
         :return: one block per center type, with samples ``system, atom`` and
             the properties of :py:meth:`properties`
         """
         n_atoms = types.shape[0]
         center = self._type_indices(types)
-        neighbor_type = center.index_select(0, second)
+        if neighbor_types is None:
+            neighbor_type = center.index_select(0, second)
+        else:
+            neighbor_type = self._type_indices(neighbor_types)
         moments, _ = self.pair_moments(vectors, False)
         densities = self.densities(n_atoms, first, neighbor_type, moments)
         features = self.standardize(self.invariants(densities), center)
