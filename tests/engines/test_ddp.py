@@ -22,12 +22,11 @@ The same script also runs as a single process, without ``torchrun``.
 import importlib.util
 import os
 import pathlib
-import signal
-import subprocess
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import pytest
+from processes import run_bounded
 
 
 torch = pytest.importorskip("torch")
@@ -82,46 +81,14 @@ def environment() -> Dict[str, str]:
     return env
 
 
-def run_bounded(command: List[str], cwd: pathlib.Path, timeout: float) -> str:
-    """Run ``command``, fail the test if it fails or runs longer than
-    ``timeout`` seconds (then its process group is terminated; ``torchrun``
-    passes the signal on to its workers, which also give up by themselves
-    when a collective operation waits longer than ``--timeout``).
+def run_checked(command: List[str], cwd: pathlib.Path, timeout: float) -> str:
+    """Run ``command`` (see ``run_bounded``), fail the test if it fails.
 
     :return: the output of the command
     """
-    posix = os.name == "posix"
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=posix,
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _signal(process, signal.SIGTERM if posix else None)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            _signal(process, signal.SIGKILL if posix else None)
-            output, _ = process.communicate(timeout=30)
-        pytest.fail(f"{command} ran longer than {timeout} s:\n{output}")
-    assert process.returncode == 0, f"{command} failed:\n{output}"
-    return output
-
-
-def _signal(process: subprocess.Popen, signum: Optional[int]) -> None:
-    if signum is None:
-        process.kill()
-        return
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
+    process = run_bounded(command, cwd, timeout, env=environment())
+    assert process.returncode == 0, f"{command} failed:\n{process.stdout}"
+    return process.stdout
 
 
 def load_checks(directory: pathlib.Path, world_size: int) -> List[dict]:
@@ -244,7 +211,7 @@ def test_torchrun_two_processes(tmp_path, forces):
         "--check-dir", str(tmp_path / "checks"),
         "--output", str(tmp_path / "output"),
     ]  # fmt: skip
-    run_bounded(command, tmp_path, TIMEOUT)
+    run_checked(command, tmp_path, TIMEOUT)
     checks = load_checks(tmp_path / "checks", WORLD_SIZE)
     assert (tmp_path / "output" / "model-state.pt").is_file()
 
@@ -309,7 +276,7 @@ def test_single_process(tmp_path):
     """Without ``torchrun``, the script trains in one process: every epoch
     goes over each structure once."""
     command = [sys.executable, str(SCRIPT), *ARGS, "--check-dir", str(tmp_path)]
-    run_bounded(command, tmp_path, TIMEOUT)
+    run_checked(command, tmp_path, TIMEOUT)
     (check,) = load_checks(tmp_path, 1)
     batches, sizes = union_batches([check])
     assert sizes == [2, 2, 2, 2, 1] * 2

