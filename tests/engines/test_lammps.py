@@ -464,6 +464,77 @@ def test_non_conservative_forces(tmp_path, model_path):
     assert sorted(warned) == aluminium.tolist()
 
 
+class VariantPotential(torch.nn.Module):
+    """The many-body potential, also as the ``energy/doubled`` variant (twice
+    the energy)."""
+
+    def __init__(self):
+        super().__init__()
+        self.potential = ManyBodyPotential()
+
+    def requested_neighbor_lists(self) -> List[NeighborListOptions]:
+        return self.potential.requested_neighbor_lists()
+
+    def forward(
+        self,
+        systems: List[System],
+        outputs: Dict[str, ModelOutput],
+        selected_atoms: Optional[Labels],
+    ) -> Dict[str, TensorMap]:
+        results: Dict[str, TensorMap] = {}
+        if "energy" in outputs:
+            results = self.potential(
+                systems, {"energy": outputs["energy"]}, selected_atoms
+            )
+        if "energy/doubled" in outputs:
+            energy = self.potential(
+                systems, {"energy": outputs["energy/doubled"]}, selected_atoms
+            )["energy"]
+            block = energy.block()
+            doubled = TensorBlock(
+                values=2.0 * block.values,
+                samples=block.samples,
+                components=block.components,
+                properties=block.properties,
+            )
+            results["energy/doubled"] = TensorMap(energy.keys, [doubled])
+        return results
+
+
+@pytest.mark.parametrize("keyword", ["variant doubled", "variant/energy doubled"])
+def test_variant(tmp_path, model_path, keyword):
+    capabilities = ModelCapabilities(
+        outputs={
+            "energy": ModelOutput(
+                unit="eV", sample_kind="atom", description="the energy"
+            ),
+            "energy/doubled": ModelOutput(
+                unit="eV", sample_kind="atom", description="twice the energy"
+            ),
+        },
+        atomic_types=[13, 29],
+        interaction_range=5.0,
+        length_unit="angstrom",
+        supported_devices=["cpu"],
+        dtype="float64",
+    )
+    model = AtomisticModel(VariantPotential().eval(), ModelMetadata(), capabilities)
+    directory = _simulation_directory(tmp_path, model_path, "variant")
+    model.save(str(directory / "model.pt"))
+    shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
+    text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
+    text = text.replace(
+        "pair_style      metatensor model.pt",
+        f"pair_style      metatensor model.pt {keyword}",
+    )
+    (directory / "in.lammps").write_text(text)
+    _run_ok(directory, 2)
+    energy, forces, virial = _ase_reference(EXAMPLE / "cualloy.data", model_path)
+    _check_against_ase(
+        _energy_forces_virial(directory), (2.0 * energy, 2.0 * forces, 2.0 * virial)
+    )
+
+
 def test_minimize_nvt_npt(tmp_path, model_path):
     directory = _simulation_directory(tmp_path, model_path, "npt")
     shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
