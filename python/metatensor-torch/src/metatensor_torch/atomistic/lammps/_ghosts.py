@@ -86,25 +86,27 @@ def _neighbor_block(
         second = remap[second]
         inside &= first >= 0
         inside &= second >= 0
-        samples = samples[inside]
-        samples[:, 0] = first[inside]
-        samples[:, 1] = second[inside]
-    else:
-        samples = samples[inside]
-    samples = torch.from_numpy(samples)
+    kept = np.flatnonzero(inside)
+    first = first.take(kept)
+    second = second.take(kept)
+    samples = samples.take(kept, axis=0)
+    if remap is not None:
+        samples[:, 0] = first
+        samples[:, 1] = second
 
     device = system.positions.device
-    samples = samples.to(device)
-    first_t = samples[:, 0].to(torch.int64)
-    second_t = samples[:, 1].to(torch.int64)
+    samples_t = torch.from_numpy(samples).to(device)
+    first_t = torch.from_numpy(first).to(device)
+    second_t = torch.from_numpy(second).to(device)
     system_positions = system.positions
     pair_vectors = system_positions.index_select(0, second_t)
     pair_vectors = pair_vectors - system_positions.index_select(0, first_t)
     if bool(system.pbc.any()):
-        pair_vectors = pair_vectors + samples[:, 2:].to(system.dtype) @ system.cell
+        shifts = samples_t[:, 2:].to(system.dtype)
+        pair_vectors = pair_vectors + shifts @ system.cell
     return TensorBlock(
         values=pair_vectors.reshape(-1, 3, 1),
-        samples=Labels(_PAIR_NAMES, samples, assume_unique=True),
+        samples=Labels(_PAIR_NAMES, samples_t, assume_unique=True),
         components=[Labels("xyz", _XYZ.to(device))],
         properties=Labels("distance", _DISTANCE.to(device)),
     )
