@@ -330,7 +330,9 @@ def test_keywords(tmp_path, model_path):
 class NonConservativePotential(torch.nn.Module):
     """The many-body potential, with a ``non_conservative_force`` output (a sum
     of pair vectors weighted by ``exp(-r)``, a function of each atom's
-    environment that is not a gradient, plus a constant) and an
+    environment that is not a gradient, plus a constant), a
+    ``non_conservative_stress`` output (the same weights on the outer products
+    of the pair vectors, divided by the volume, plus a constant) and an
     ``energy_uncertainty`` output (1 eV for Al atoms, 0 for Cu atoms)."""
 
     def __init__(self):
@@ -367,6 +369,30 @@ class NonConservativePotential(torch.nn.Module):
             )
             keys = Labels(["_"], torch.zeros((1, 1), dtype=torch.int32))
             results["energy_uncertainty"] = TensorMap(keys, [block])
+        if "non_conservative_stress" in outputs:
+            # a function of the pair vectors that is not the strain derivative
+            # of the energy
+            stresses: List[torch.Tensor] = []
+            for system in systems:
+                neighbors = system.get_neighbor_list(self.potential.neighbors)
+                vectors = neighbors.values.reshape(-1, 3)
+                weights = torch.exp(-torch.linalg.vector_norm(vectors, dim=1))
+                volume = torch.abs(torch.linalg.det(system.cell))
+                stresses.append(0.01 * (vectors.T * weights) @ vectors / volume + 1e-3)
+            xyz = torch.arange(3, dtype=torch.int32).reshape(3, 1)
+            block = TensorBlock(
+                values=torch.stack(stresses).reshape(-1, 3, 3, 1),
+                samples=Labels(
+                    "system",
+                    torch.arange(len(systems), dtype=torch.int32).reshape(-1, 1),
+                ),
+                components=[Labels("xyz_1", xyz), Labels("xyz_2", xyz)],
+                properties=Labels(
+                    "non_conservative_stress", torch.zeros((1, 1), dtype=torch.int32)
+                ),
+            )
+            keys = Labels(["_"], torch.zeros((1, 1), dtype=torch.int32))
+            results["non_conservative_stress"] = TensorMap(keys, [block])
         if "non_conservative_force" not in outputs:
             return results
         values: List[torch.Tensor] = []
@@ -400,12 +426,15 @@ class NonConservativePotential(torch.nn.Module):
         return results
 
 
-def test_non_conservative_forces(tmp_path, model_path):
+def _non_conservative_model() -> AtomisticModel:
     capabilities = ModelCapabilities(
         outputs={
             "energy": ModelOutput(unit="eV", sample_kind="atom"),
             "non_conservative_force": ModelOutput(
                 unit="eV/Angstrom", sample_kind="atom"
+            ),
+            "non_conservative_stress": ModelOutput(
+                unit="eV/Angstrom^3", sample_kind="system"
             ),
             "energy_uncertainty": ModelOutput(unit="eV", sample_kind="atom"),
         },
@@ -415,9 +444,50 @@ def test_non_conservative_forces(tmp_path, model_path):
         supported_devices=["cpu"],
         dtype="float64",
     )
-    model = AtomisticModel(
+    return AtomisticModel(
         NonConservativePotential().eval(), ModelMetadata(), capabilities
     )
+
+
+def test_non_conservative_forces_and_stress(tmp_path, model_path):
+    # forces and virial both from the non-conservative outputs, on one process
+    # (the stress of the whole system can not be split between processes)
+    model = _non_conservative_model()
+    directory = _simulation_directory(tmp_path, model_path, "non-conservative-on")
+    model.save(str(directory / "model.pt"))
+    shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
+    text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
+    text = text.replace(
+        "pair_style      metatensor model.pt",
+        "pair_style      metatensor model.pt non_conservative on",
+    )
+    (directory / "in.lammps").write_text(text)
+
+    atoms = ase_io.read(
+        EXAMPLE / "cualloy.data",
+        format="lammps-data",
+        atom_style="atomic",
+        Z_of_type={1: 29, 2: 13},
+    )
+    atoms.calc = MetatomicCalculator(
+        model, non_conservative=True, uncertainty_threshold=None
+    )
+    reference = (
+        atoms.get_potential_energy(),
+        atoms.get_forces(),
+        -atoms.get_stress(voigt=False) * atoms.get_volume(),
+    )
+    atoms.calc = MetatomicCalculator(many_body_model())
+    # the virial is not the strain derivative of the energy
+    conservative = -atoms.get_stress(voigt=False) * atoms.get_volume()
+    assert np.abs(conservative - reference[2]).max() > 0.1
+
+    _run_ok(directory, 1)
+    _check_against_ase(_energy_forces_virial(directory), reference)
+
+
+def test_non_conservative_forces(tmp_path, model_path):
+    model = _non_conservative_model()
     directory = _simulation_directory(tmp_path, model_path, "non-conservative")
     model.save(str(directory / "model.pt"))
     shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
