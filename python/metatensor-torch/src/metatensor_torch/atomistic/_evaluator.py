@@ -370,25 +370,16 @@ class ModelEvaluator:
                 "atom, which is needed for per-atom energies and domain "
                 "decomposition"
             )
-        kind = "atom" if atom_energy else "system"
-        outputs = {energy_key: ModelOutput(unit="eV", sample_kind=kind)}
-        if self.uncertainty_key is not None:
-            outputs[self.uncertainty_key] = ModelOutput(unit="eV", sample_kind="atom")
-
         nc_forces = forces and self.non_conservative_forces
         nc_virial = virial and self.non_conservative_stress
-        if nc_forces:
-            key = self.keys["non_conservative_force"]
-            outputs[key] = ModelOutput(unit="eV/Angstrom", sample_kind="atom")
-        if nc_virial:
-            if owned is not None:
-                raise ValueError(
-                    "the non-conservative stress of a model can not be split "
-                    "between domains: use non_conservative='forces' with domain "
-                    "decomposition"
-                )
-            key = self.keys["non_conservative_stress"]
-            outputs[key] = ModelOutput(unit="eV/Angstrom^3", sample_kind="system")
+        if nc_virial and owned is not None:
+            raise ValueError(
+                "the non-conservative stress of a model can not be split "
+                "between domains: use non_conservative='forces' with domain "
+                "decomposition"
+            )
+        kind = "atom" if atom_energy else "system"
+        outputs = self.energy_outputs(kind, forces=forces, virial=virial)
         if additional is not None:
             for name, request in additional.items():
                 outputs.setdefault(name, request)
@@ -446,18 +437,18 @@ class ModelEvaluator:
                         inputs_ = (positions if grad_forces else []) + (
                             strains if grad_virial else []
                         )
-                        grads = _gradients(total.sum(), inputs_, retain=False)
+                        grads = gradients(total.sum(), inputs_, retain=False)
                         position_grads = grads[: len(positions)] if grad_forces else []
                         strain_grads = grads[len(positions) :] if grad_forces else grads
                     else:
                         position_grads = []
                         strain_grads = []
                         if grad_forces:
-                            position_grads = _gradients(
+                            position_grads = gradients(
                                 total.sum(), positions, retain=grad_virial
                             )
                         if grad_virial:
-                            strain_grads = _gradients(
+                            strain_grads = gradients(
                                 energy_tensor.sum(), strains, retain=False
                             )
                 if grad_forces:
@@ -468,12 +459,7 @@ class ModelEvaluator:
                 needed = explicit or (grad_forces and explicit_forces)
                 needed = needed or (grad_virial and explicit_virial)
                 if needed:
-                    raise RuntimeError(
-                        "the energy computed by the model does not depend on the "
-                        "positions or the cell (it is not differentiable), can "
-                        "not compute forces or virials by automatic "
-                        "differentiation"
-                    )
+                    raise RuntimeError(NOT_DIFFERENTIABLE)
 
         if nc_forces:
             values = results[self.keys["non_conservative_force"]].block()
@@ -485,10 +471,34 @@ class ModelEvaluator:
             values = results[self.keys["non_conservative_stress"]].block()
             stress = per_system_values(values, n_systems)[:, :, :, 0]
             data["virial"] = [
-                -s * torch.abs(torch.linalg.det(system.cell))
-                for s, system in zip(stress, systems)
+                stress_to_virial(s, system.cell) for s, system in zip(stress, systems)
             ]
         return data
+
+    def energy_outputs(
+        self, kind: str, *, forces: bool, virial: bool
+    ) -> Dict[str, ModelOutput]:
+        """The outputs to ask the model for: the energy (per ``"atom"`` or per
+        ``"system"``, in eV), the per-atom uncertainty when it is checked, and
+        the non-conservative forces (with ``forces``) and stress (with
+        ``virial``) when they replace the gradients of the energy.
+
+        :param kind: the ``sample_kind`` of the energy
+        :param forces: the forces are needed
+        :param virial: the virial is needed
+        """
+        energy_key = self.keys["energy"]
+        assert energy_key is not None
+        outputs = {energy_key: ModelOutput(unit="eV", sample_kind=kind)}
+        if self.uncertainty_key is not None:
+            outputs[self.uncertainty_key] = ModelOutput(unit="eV", sample_kind="atom")
+        if forces and self.non_conservative_forces:
+            key = self.keys["non_conservative_force"]
+            outputs[key] = ModelOutput(unit="eV/Angstrom", sample_kind="atom")
+        if virial and self.non_conservative_stress:
+            key = self.keys["non_conservative_stress"]
+            outputs[key] = ModelOutput(unit="eV/Angstrom^3", sample_kind="system")
+        return outputs
 
     def evaluate(
         self,
@@ -596,11 +606,33 @@ def _cpu(data: Any) -> Any:
     return data
 
 
-def _gradients(
+NOT_DIFFERENTIABLE = (
+    "the energy computed by the model does not depend on the positions or the "
+    "cell (it is not differentiable), can not compute forces or virials by "
+    "automatic differentiation"
+)
+
+
+def stress_to_virial(stress: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """The virial (eV) of a non-conservative ``stress`` (eV/Å³) of a system with
+    this ``cell``: minus the stress times the volume.
+
+    :param stress: the ``(3, 3)`` stress
+    :param cell: the ``(3, 3)`` cell
+    """
+    return -stress * torch.abs(torch.linalg.det(cell))
+
+
+def gradients(
     output: torch.Tensor, inputs: List[torch.Tensor], retain: bool
 ) -> List[torch.Tensor]:
     """Gradients of ``output`` with respect to ``inputs`` (zeros for unused
-    inputs)."""
+    inputs).
+
+    :param output: a scalar
+    :param inputs: the tensors to differentiate with respect to
+    :param retain: keep the graph for another backward pass
+    """
     if len(inputs) == 0:
         return []
     grads = torch.autograd.grad(output, inputs, retain_graph=retain, allow_unused=True)

@@ -10,8 +10,15 @@ import numpy as np
 import torch
 
 from ..._classes import Labels
-from .._evaluator import ModelEvaluator
-from .._outputs import ModelEvaluationOptions, ModelOutput
+from .._evaluator import (
+    NOT_DIFFERENTIABLE,
+    ModelEvaluator,
+    gradients,
+    per_atom_values,
+    per_system_values,
+    stress_to_virial,
+)
+from .._outputs import ModelEvaluationOptions
 from .._system import System
 from .._units import unit_conversion_factor
 from ._commands import PairStyleError
@@ -357,19 +364,7 @@ class LammpsModel:
                 assume_unique=True,
             )
         kind = "atom" if ghosts else "system"
-        outputs = {self.energy_key: ModelOutput(unit="eV", sample_kind=kind)}
-        if evaluator.uncertainty_key is not None:
-            outputs[evaluator.uncertainty_key] = ModelOutput(
-                unit="eV", sample_kind="atom"
-            )
-        if nc_forces:
-            outputs[evaluator.keys["non_conservative_force"]] = ModelOutput(
-                unit="eV/Angstrom", sample_kind="atom"
-            )
-        if nc_stress:
-            outputs[evaluator.keys["non_conservative_stress"]] = ModelOutput(
-                unit="eV/Angstrom^3", sample_kind="system"
-            )
+        outputs = evaluator.energy_outputs(kind, forces=True, virial=True)
         options = ModelEvaluationOptions(
             length_unit="angstrom", outputs=outputs, selected_atoms=selected_atoms
         )
@@ -384,36 +379,26 @@ class LammpsModel:
             leaves.append(positions_t)
         if not nc_stress:
             leaves.append(strain)
-        gradients = []
-        if len(leaves) != 0:
-            if not energy.requires_grad:
-                raise RuntimeError(
-                    "the energy of the model does not depend on the positions, can "
-                    "not compute forces by automatic differentiation"
-                )
-            gradients = torch.autograd.grad(energy, leaves, allow_unused=True)
-            gradients = [
-                torch.zeros_like(leaf) if g is None else g
-                for g, leaf in zip(gradients, leaves)
-            ]
+        if len(leaves) != 0 and not energy.requires_grad:
+            raise RuntimeError(NOT_DIFFERENTIABLE)
+        grads = gradients(energy, leaves, retain=False)
         model_end = time.perf_counter()
 
         result: Dict[str, Any] = {"energy": float(energy.detach())}
         if nc_forces:
             block = results[evaluator.keys["non_conservative_force"]].block()
-            forces = np.zeros((len(types), 3))
-            rows = block.samples.column("atom").to("cpu", torch.long).numpy()
-            values = block.values.detach().to("cpu", torch.float64).numpy()
-            forces[rows] = values.reshape(-1, 3)
-            result["forces"] = forces
+            forces = per_atom_values(block, [len(types)])[0].reshape(-1, 3)
         else:
-            result["forces"] = -gradients[0].detach().to("cpu", torch.float64).numpy()
+            forces = -grads[0]
+        result["forces"] = forces.detach().to("cpu", torch.float64).numpy()
         if nc_stress:
             block = results[evaluator.keys["non_conservative_stress"]].block()
-            stress = block.values.detach().to("cpu", torch.float64).numpy()
-            result["virial"] = -stress.reshape(3, 3) * abs(np.linalg.det(cell))
+            stress = per_system_values(block, 1)[0].reshape(3, 3)
+            stress = stress.detach().to("cpu", torch.float64)
+            virial = stress_to_virial(stress, torch.from_numpy(cell))
         else:
-            result["virial"] = -gradients[-1].detach().to("cpu", torch.float64).numpy()
+            virial = -grads[-1]
+        result["virial"] = virial.detach().to("cpu", torch.float64).numpy()
         result["tags"] = system_tags
         if evaluator.uncertainty_key is not None:
             self._check_uncertainty(results[evaluator.uncertainty_key], tags, nlocal)
