@@ -134,12 +134,20 @@ def _write_data(atoms, path):
     )
 
 
-def _ase_reference(data_path, model_path, pbc=True):
-    atoms = ase_io.read(
+def _read_data(data_path):
+    return ase_io.read(
         data_path, format="lammps-data", atom_style="atomic", Z_of_type={1: 29, 2: 13}
     )
+
+
+def _ase_reference(data_path, model, pbc=True, **options):
+    """Energy, forces and virial of the ASE calculator for ``model`` (a path or
+    an ``AtomisticModel``, with the calculator's ``options``)."""
+    atoms = _read_data(data_path)
     atoms.pbc = pbc
-    atoms.calc = MetatomicCalculator(str(model_path))
+    if isinstance(model, pathlib.Path):
+        model = str(model)
+    atoms.calc = MetatomicCalculator(model, **options)
     # the first evaluation in a process was seen to differ from all the next
     # ones by 1e-9 eV (7e-13 relative) on a loaded machine, in the shared
     # evaluation path (not reproducible at will): warm it up
@@ -449,73 +457,54 @@ def _non_conservative_model() -> AtomisticModel:
     )
 
 
-def test_non_conservative_forces_and_stress(tmp_path, model_path):
-    # forces and virial both from the non-conservative outputs, on one process
-    # (the stress of the whole system can not be split between processes)
-    model = _non_conservative_model()
-    directory = _simulation_directory(tmp_path, model_path, "non-conservative-on")
-    model.save(str(directory / "model.pt"))
+def _non_conservative_run(tmp_path, model_path, keyword):
+    """A simulation directory with the non-conservative model and ``keyword``
+    on the ``pair_style`` line, and the input's text."""
+    directory = _simulation_directory(tmp_path, model_path, "non-conservative")
+    _non_conservative_model().save(str(directory / "model.pt"))
     shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
     text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
     text = text.replace(
         "pair_style      metatensor model.pt",
-        "pair_style      metatensor model.pt non_conservative on",
+        f"pair_style      metatensor model.pt {keyword}",
     )
     (directory / "in.lammps").write_text(text)
+    return directory, text
 
-    atoms = ase_io.read(
-        EXAMPLE / "cualloy.data",
-        format="lammps-data",
-        atom_style="atomic",
-        Z_of_type={1: 29, 2: 13},
+
+def test_non_conservative_forces_and_stress(tmp_path, model_path):
+    # forces and virial both from the non-conservative outputs, on one process
+    # (the stress of the whole system can not be split between processes)
+    directory, _ = _non_conservative_run(tmp_path, model_path, "non_conservative on")
+    data = EXAMPLE / "cualloy.data"
+    reference = _ase_reference(
+        data,
+        _non_conservative_model(),
+        non_conservative=True,
+        uncertainty_threshold=None,
     )
-    atoms.calc = MetatomicCalculator(
-        model, non_conservative=True, uncertainty_threshold=None
-    )
-    reference = (
-        atoms.get_potential_energy(),
-        atoms.get_forces(),
-        -atoms.get_stress(voigt=False) * atoms.get_volume(),
-    )
-    atoms.calc = MetatomicCalculator(many_body_model())
     # the virial is not the strain derivative of the energy
-    conservative = -atoms.get_stress(voigt=False) * atoms.get_volume()
-    assert np.abs(conservative - reference[2]).max() > 0.1
+    conservative = _ase_reference(data, model_path)
+    assert np.abs(conservative[2] - reference[2]).max() > 0.1
 
     _run_ok(directory, 1)
     _check_against_ase(_energy_forces_virial(directory), reference)
 
 
 def test_non_conservative_forces(tmp_path, model_path):
-    model = _non_conservative_model()
-    directory = _simulation_directory(tmp_path, model_path, "non-conservative")
-    model.save(str(directory / "model.pt"))
-    shutil.copy(EXAMPLE / "cualloy.data", directory / "cualloy.data")
-    text = EQUALITY_INPUT.replace("DATA", "cualloy.data").replace("STEPS", "")
-    text = text.replace(
-        "pair_style      metatensor model.pt",
-        "pair_style      metatensor model.pt non_conservative forces",
+    directory, text = _non_conservative_run(
+        tmp_path, model_path, "non_conservative forces"
     )
-    (directory / "in.lammps").write_text(text)
-
-    atoms = ase_io.read(
-        EXAMPLE / "cualloy.data",
-        format="lammps-data",
-        atom_style="atomic",
-        Z_of_type={1: 29, 2: 13},
+    data = EXAMPLE / "cualloy.data"
+    reference = _ase_reference(
+        data,
+        _non_conservative_model(),
+        non_conservative="forces",
+        uncertainty_threshold=None,
     )
-    atoms.calc = MetatomicCalculator(
-        model, non_conservative="forces", uncertainty_threshold=None
-    )
-    reference = (
-        atoms.get_potential_energy(),
-        atoms.get_forces(),
-        -atoms.get_stress(voigt=False) * atoms.get_volume(),
-    )
-    conservative = many_body_model()
-    atoms.calc = MetatomicCalculator(conservative)
     # the forces are not the gradient of the energy
-    assert np.abs(atoms.get_forces() - reference[1]).max() > 0.1
+    conservative = _ase_reference(data, model_path)
+    assert np.abs(conservative[1] - reference[1]).max() > 0.1
 
     for n_processes in (1, 2):
         _run_ok(directory, n_processes)
@@ -530,7 +519,7 @@ def test_non_conservative_forces(tmp_path, model_path):
     for line in stderr.splitlines():
         if "is larger than the threshold of 0.5 eV: atom ids" in line:
             warned += [int(i) for i in line.split("[")[1].split("]")[0].split(",")]
-    aluminium = np.nonzero(atoms.numbers == 13)[0] + 1
+    aluminium = np.nonzero(_read_data(data).numbers == 13)[0] + 1
     assert sorted(warned) == aluminium.tolist()
 
 
