@@ -15,7 +15,7 @@ import it).
 import os
 import threading
 import warnings
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import ase
 import ase.calculators.calculator
@@ -273,12 +273,13 @@ class MetatomicCalculator(Calculator):
         """
         atoms_list = [atoms] if isinstance(atoms, ase.Atoms) else list(atoms)
         with self._lock:
-            results, _, _ = self._evaluate(
-                atoms_list,
+            results, _, _, _ = self._evaluator.evaluate(
+                [_structure(a) for a in atoms_list],
                 outputs,
                 forces=False,
                 stress=False,
-                selected=selected_atoms,
+                selected_atoms=selected_atoms,
+                inputs=self._inputs_hook(atoms_list),
             )
         return results
 
@@ -450,27 +451,6 @@ class MetatomicCalculator(Calculator):
                     for virial, atoms in zip(data["virial"], atoms_list)
                 ]
         return result
-
-    def _evaluate(
-        self,
-        atoms_list: List[ase.Atoms],
-        outputs: Dict[str, ModelOutput],
-        forces: bool,
-        stress: bool,
-        selected: Optional[Labels],
-    ) -> Tuple[Dict[str, TensorMap], List[torch.Tensor], List[torch.Tensor]]:
-        """Build the systems (positions requiring grad when ``forces``, a strain
-        applied to positions and cell when ``stress``), their neighbor lists and
-        inputs, and run the model."""
-        results, _, positions, strains = self._evaluator.evaluate(
-            [_structure(atoms) for atoms in atoms_list],
-            outputs,
-            forces=forces,
-            stress=stress,
-            selected_atoms=selected,
-            inputs=self._inputs_hook(atoms_list),
-        )
-        return results, positions, strains
 
     def _inputs_hook(self, atoms_list: List[ase.Atoms]):
         """A function adding the inputs the model requests, taken from
