@@ -66,3 +66,25 @@ def elsewhere():
             yield
 
     return run_elsewhere
+
+
+@pytest.fixture
+def sync_calls(monkeypatch):
+    """The calls to ``os.fsync`` and ``os.replace`` made during a test, in
+    order (``"fsync"``, ``"replace"``), to check that saves flush their data
+    to disk before renaming the file into place."""
+    calls = []
+    original_fsync = os.fsync
+    original_replace = os.replace
+
+    def fsync(fd):
+        calls.append("fsync")
+        return original_fsync(fd)
+
+    def replace(source, destination):
+        calls.append("replace")
+        return original_replace(source, destination)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return calls

@@ -55,23 +55,9 @@ def test_unique_temporary_names(tmp_path, monkeypatch):
     assert _temporaries(tmp_path) == []
 
 
-def test_fsync_before_rename(tmp_path, monkeypatch):
-    calls = []
-    original_fsync = os.fsync
-    original_replace = os.replace
-
-    def fsync(fd):
-        calls.append("fsync")
-        return original_fsync(fd)
-
-    def replace(source, destination):
-        calls.append("replace")
-        return original_replace(source, destination)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+def test_fsync_before_rename(tmp_path, sync_calls):
     metatensor.save(tmp_path / "data.mts", make_tensor())
-    assert calls.index("fsync") < calls.index("replace")
+    assert sync_calls.index("fsync") < sync_calls.index("replace")
 
 
 def test_concurrent_saves_to_the_same_path(tmp_path):

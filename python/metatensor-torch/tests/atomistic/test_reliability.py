@@ -348,23 +348,9 @@ def _flock_available():
     return _atomic.fcntl is not None
 
 
-def test_model_save_fsync(tmp_path, monkeypatch):
-    calls = []
-    original_fsync = os.fsync
-    original_replace = os.replace
-
-    def fsync(fd):
-        calls.append("fsync")
-        return original_fsync(fd)
-
-    def replace(source, destination):
-        calls.append("replace")
-        return original_replace(source, destination)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+def test_model_save_fsync(tmp_path, sync_calls):
     lennard_jones_model().save(tmp_path / "model.pt")
-    assert calls.index("fsync") < calls.index("replace")
+    assert sync_calls.index("fsync") < sync_calls.index("replace")
 
 
 # ============================================================================ #
