@@ -1,6 +1,6 @@
 """Tests of ``ModelEvaluator``, the evaluation core of the engine adapters:
-equal to the ASE calculator, batched evaluation, and the owned atoms of halo
-domain decomposition checked on a many-body model."""
+equal to the ASE calculator, the virial against finite differences, batched
+evaluation and errors, on a many-body model."""
 
 import pathlib
 import sys
@@ -105,97 +105,8 @@ def test_batch(model):
     np.testing.assert_allclose(tensors[1]["forces"].numpy(), batch[1]["forces"])
 
 
-def halo_domains(atoms, n_domains: int, halo: float):
-    """Split the periodic ``atoms`` in ``n_domains`` slabs along the first cell
-    vector, and give each slab its atoms (owned) plus every periodic image of
-    an atom within ``halo`` of the slab (ghosts), as non-periodic clusters."""
-    fractional = atoms.get_scaled_positions()
-    inverse = np.linalg.inv(atoms.cell.array)
-    # distance between the planes of fractional coordinate 0 and 1
-    widths = 1.0 / np.linalg.norm(inverse, axis=0)
-    n_images = np.ceil(halo / widths).astype(int) + 1
-    shifts = (
-        np.array(np.meshgrid(*[np.arange(-n, n + 1) for n in n_images], indexing="ij"))
-        .reshape(3, -1)
-        .T
-    )
-    images = (fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
-    atom_index = np.tile(np.arange(len(atoms)), len(shifts))
-    is_original = np.repeat(np.all(shifts == 0, axis=1), len(atoms))
-
-    domains = []
-    for domain in range(n_domains):
-        low, high = domain / n_domains, (domain + 1) / n_domains
-        # distance (in Å, along the normal of the planes) outside the slab
-        distance = np.maximum(low - images[:, 0], images[:, 0] - high) * widths[0]
-        inside_other = np.all(
-            [
-                (images[:, k] >= -halo / widths[k])
-                & (images[:, k] < 1 + halo / widths[k])
-                for k in (1, 2)
-            ],
-            axis=0,
-        )
-        keep = (distance < halo) & inside_other
-        owned = keep & is_original & (images[:, 0] >= low) & (images[:, 0] < high)
-        domains.append(
-            (
-                atoms.numbers[atom_index[keep]],
-                images[keep] @ atoms.cell.array,
-                atom_index[keep],
-                owned[keep],
-            )
-        )
-    return domains
-
-
-def test_owned_atoms_halo(model):
-    atoms = alloy(repeat=(3, 2, 2), seed=4)
-    evaluator = ModelEvaluator(model)
-    reference = evaluator.compute(*structure(atoms))
-
-    halo = 2 * evaluator.interaction_range + 0.5
-    energy = 0.0
-    virial = np.zeros((3, 3))
-    forces = np.full((len(atoms), 3), np.nan)
-    n_owned = 0
-    for types, positions, index, owned in halo_domains(atoms, 2, halo):
-        assert owned.sum() < len(types)  # there are ghosts
-        result = evaluator.compute(
-            types, positions, np.zeros((3, 3)), [False] * 3, owned=owned
-        )
-        energy += result["energy"]
-        virial += result["virial"]
-        forces[index[owned]] = result["forces"][owned]
-        n_owned += owned.sum()
-
-    assert n_owned == len(atoms)
-    assert energy == pytest.approx(reference["energy"], abs=1e-10)
-    np.testing.assert_allclose(forces, reference["forces"], atol=1e-10)
-    np.testing.assert_allclose(virial, reference["virial"], atol=1e-10)
-
-
-def test_owned_atoms_need_a_wide_halo(model):
-    # with a halo of one interaction range only, the many-body energy of the
-    # ghosts is wrong, and so are the forces on the owned atoms near the edges
-    atoms = alloy(repeat=(3, 2, 2), seed=4)
-    evaluator = ModelEvaluator(model)
-    reference = evaluator.compute(*structure(atoms))
-    halo = evaluator.interaction_range + 0.5
-    forces = np.zeros((len(atoms), 3))
-    for types, positions, index, owned in halo_domains(atoms, 2, halo):
-        result = evaluator.compute(
-            types, positions, np.zeros((3, 3)), [False] * 3, owned=owned
-        )
-        forces[index[owned]] = result["forces"][owned]
-    assert np.abs(forces - reference["forces"]).max() > 1e-4
-
-
 def test_errors(model):
     evaluator = ModelEvaluator(model)
-    atoms = alloy()
-    with pytest.raises(ValueError, match="`owned` must contain 32 booleans"):
-        evaluator.compute(*structure(atoms), owned=np.ones(3, dtype=bool))
     with pytest.raises(ValueError, match=r"does not support the atomic types \[1\]"):
         evaluator.check_types(np.array([29, 1, 13]))
     evaluator.check_types(np.array([29, 13]))

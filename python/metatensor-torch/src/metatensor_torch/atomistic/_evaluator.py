@@ -242,7 +242,6 @@ class ModelEvaluator:
         forces: bool = True,
         virial: bool = True,
         per_atom: bool = False,
-        owned: Any = None,
         numpy: bool = True,
     ) -> Dict[str, Any]:
         """The energy (eV), and optionally the forces (eV/Å), the virial (eV) and
@@ -256,12 +255,6 @@ class ModelEvaluator:
         :param forces: compute the forces
         :param virial: compute the virial
         :param per_atom: also return the per-atom energies (``"energies"``)
-        :param owned: for domain decomposition with a halo of ghost atoms: the
-            atoms (booleans, ``(n_atoms,)``) whose energy belongs to this
-            process. ``"energy"`` and ``"virial"`` are then those of the owned
-            atoms' energies, while ``"forces"`` are minus the gradient of the
-            energy of all atoms: the forces of the owned atoms are right when
-            the halo is at least twice the interaction range wide.
         :param numpy: return numpy arrays (``True``) or float64 torch tensors on
             the model's device (``False``)
         :return: a dictionary with ``"energy"`` (a float), ``"forces"``,
@@ -272,7 +265,6 @@ class ModelEvaluator:
             forces=forces,
             virial=virial,
             per_atom=per_atom,
-            owned=None if owned is None else [owned],
             numpy=numpy,
         )
         return results[0]
@@ -284,7 +276,6 @@ class ModelEvaluator:
         forces: bool = True,
         virial: bool = True,
         per_atom: bool = False,
-        owned: Optional[Sequence[Any]] = None,
         numpy: bool = True,
     ) -> List[Dict[str, Any]]:
         """:py:meth:`compute` for several structures, in one call of the model.
@@ -293,7 +284,6 @@ class ModelEvaluator:
         :param forces: compute the forces
         :param virial: compute the virials
         :param per_atom: also return the per-atom energies
-        :param owned: the owned atoms of each structure (see :py:meth:`compute`)
         :param numpy: return numpy arrays or torch tensors
         :return: one dictionary per structure (see :py:meth:`compute`)
         """
@@ -303,7 +293,6 @@ class ModelEvaluator:
             forces=forces,
             virial=virial,
             explicit=True,
-            owned=owned,
         )
         results: List[Dict[str, Any]] = []
         for index in range(len(structures)):
@@ -329,7 +318,6 @@ class ModelEvaluator:
         explicit: bool = True,
         explicit_forces: bool = False,
         explicit_virial: bool = False,
-        owned: Optional[Sequence[Any]] = None,
         inputs: Optional[InputsHook] = None,
         additional: Optional[Dict[str, ModelOutput]] = None,
     ) -> Dict[str, List[torch.Tensor]]:
@@ -347,7 +335,6 @@ class ModelEvaluator:
         :param explicit: all requested gradients are needed
         :param explicit_forces: the forces are needed
         :param explicit_virial: the virials are needed
-        :param owned: the owned atoms of each structure (see :py:meth:`compute`)
         :param inputs: adds the inputs the model requests to each system
         :param additional: other outputs to compute; the raw outputs of the
             model are then stored in :py:attr:`last_outputs`
@@ -358,27 +345,14 @@ class ModelEvaluator:
                 "this model has no 'energy' output, it can not compute energies, "
                 "forces or virials"
             )
-        if owned is not None and len(owned) != len(structures):
-            raise ValueError(
-                f"`owned` must have one entry per structure ({len(structures)}), "
-                f"got {len(owned)}"
-            )
-        atom_energy = per_atom or owned is not None
-        if atom_energy and self.capabilities.outputs[energy_key].sample_kind != "atom":
+        if per_atom and self.capabilities.outputs[energy_key].sample_kind != "atom":
             raise ValueError(
                 f"the '{energy_key}' output of this model is not available per "
-                "atom, which is needed for per-atom energies and domain "
-                "decomposition"
+                "atom, which is needed for per-atom energies"
             )
         nc_forces = forces and self.non_conservative_forces
         nc_virial = virial and self.non_conservative_stress
-        if nc_virial and owned is not None:
-            raise ValueError(
-                "the non-conservative stress of a model can not be split "
-                "between domains: use non_conservative='forces' with domain "
-                "decomposition"
-            )
-        kind = "atom" if atom_energy else "system"
+        kind = "atom" if per_atom else "system"
         outputs = self.energy_outputs(kind, forces=forces, virial=virial)
         if additional is not None:
             for name, request in additional.items():
@@ -400,32 +374,14 @@ class ModelEvaluator:
         counts = [len(system) for system in systems]
         block = results[energy_key].block()
         data: Dict[str, List[torch.Tensor]] = {}
-        owned_masks: List[torch.Tensor] = []
         with self.profile("sum_energies"):
-            if atom_energy:
+            if per_atom:
                 atomic = per_atom_values(block, counts)
-                if per_atom:
-                    data["energies"] = [e[:, 0] for e in atomic]
+                data["energies"] = [e[:, 0] for e in atomic]
                 total = _sum_per_system(block, n_systems)
-                if owned is not None:
-                    for mask, count in zip(owned, counts):
-                        mask = torch.as_tensor(_cpu(mask), dtype=torch.bool)
-                        if mask.shape != (count,):
-                            raise ValueError(
-                                f"`owned` must contain {count} booleans for a "
-                                f"structure of {count} atoms, got shape "
-                                f"{tuple(mask.shape)}"
-                            )
-                        owned_masks.append(mask.to(self.device))
-                    energy_tensor = torch.stack(
-                        [e[:, 0][m].sum() for e, m in zip(atomic, owned_masks)]
-                    )
-                else:
-                    energy_tensor = total
             else:
-                energy_tensor = per_system_values(block, n_systems)[:, 0]
-                total = energy_tensor
-            data["energy"] = list(energy_tensor.detach())
+                total = per_system_values(block, n_systems)[:, 0]
+            data["energy"] = list(total.detach())
 
         if self.uncertainty_key is not None:
             self._warn_uncertainty(results[self.uncertainty_key].block(), counts)
@@ -433,24 +389,12 @@ class ModelEvaluator:
         if grad_forces or grad_virial:
             if total.requires_grad:
                 with self.profile("run_backward"):
-                    if owned is None:
-                        inputs_ = (positions if grad_forces else []) + (
-                            strains if grad_virial else []
-                        )
-                        grads = gradients(total.sum(), inputs_, retain=False)
-                        position_grads = grads[: len(positions)] if grad_forces else []
-                        strain_grads = grads[len(positions) :] if grad_forces else grads
-                    else:
-                        position_grads = []
-                        strain_grads = []
-                        if grad_forces:
-                            position_grads = gradients(
-                                total.sum(), positions, retain=grad_virial
-                            )
-                        if grad_virial:
-                            strain_grads = gradients(
-                                energy_tensor.sum(), strains, retain=False
-                            )
+                    inputs_ = (positions if grad_forces else []) + (
+                        strains if grad_virial else []
+                    )
+                    grads = gradients(total.sum(), inputs_, retain=False)
+                    position_grads = grads[: len(positions)] if grad_forces else []
+                    strain_grads = grads[len(positions) :] if grad_forces else grads
                 if grad_forces:
                     data["forces"] = [-g for g in position_grads]
                 if grad_virial:
