@@ -490,6 +490,12 @@ def test_non_conservative_forces_and_stress(tmp_path, model_path):
     _run_ok(directory, 1)
     _check_against_ase(_energy_forces_virial(directory), reference)
 
+    # several processes refuse it, with one message and all processes ending
+    status, _, stderr = _run(directory, 2, timeout=60)
+    assert status != 0
+    assert "the non-conservative stress of a model can not be split" in stderr
+    assert stderr.count("ERROR") == 1
+
 
 def test_non_conservative_forces(tmp_path, model_path):
     directory, text = _non_conservative_run(
